@@ -1,0 +1,28 @@
+package io.medqa.cli;
+
+import ai.djl.Device;
+import ai.djl.ndarray.types.DataType;
+import io.medqa.model.Devices;
+import picocli.CommandLine.Option;
+
+/** --device and --dtype, shared by every command that computes. */
+public final class ComputeOptions {
+
+    @Option(names = "--device", paramLabel = "auto|cpu|gpu|gpu:N", defaultValue = "auto",
+            description = "Where to compute (default: ${DEFAULT-VALUE}: a GPU when the engine sees one). "
+                    + "A CUDA or ROCm libtorch is used through PYTORCH_LIBRARY_PATH, PYTORCH_FLAVOR and "
+                    + "PYTORCH_VERSION (see README).")
+    String device;
+
+    @Option(names = "--dtype", paramLabel = "auto|fp32|fp16", defaultValue = "auto",
+            description = "Compute dtype (default: ${DEFAULT-VALUE}: fp32 on CPU, fp16 on GPU).")
+    String dtype;
+
+    Device resolveDevice() {
+        return Devices.resolve(device);
+    }
+
+    DataType resolveDtype(Device d) {
+        return Devices.computeType(dtype, d);
+    }
+}

@@ -1,0 +1,321 @@
+package io.medqa.io;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.medqa.ExitCodes;
+import io.medqa.MedqaException;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.MappedByteBuffer;
+import java.nio.ShortBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * A safetensors file (https://github.com/huggingface/safetensors#format): an 8-byte little-endian
+ * header length, a JSON header {name: {dtype, shape, data_offsets}}, then the raw tensor bytes.
+ *
+ * <p>Each tensor is memory-mapped on its own, so files of any size load (Java maps at most 2 GiB at a
+ * time; no single Qwen3 tensor comes close) and nothing is copied until a dtype or device change
+ * needs it. Every defect is reported as a {@link MedqaException} naming the file and tensor.
+ */
+public final class SafetensorsFile implements AutoCloseable {
+
+    /** A tensor's entry in the header; offsets are relative to the start of the data section. */
+    public record TensorInfo(String name, String dtype, long[] shape, long begin, long end) {
+        public long numel() {
+            long n = 1;
+            for (long d : shape) {
+                n *= d;
+            }
+            return n;
+        }
+
+        public Shape djlShape() {
+            return new Shape(shape);
+        }
+    }
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+    /** Header size cap from the reference implementation: larger is corruption, not a header. */
+    private static final long MAX_HEADER = 100L * 1024 * 1024;
+
+    private final Path path;
+    private final FileChannel channel;
+    private final long dataStart;
+    private final Map<String, TensorInfo> tensors;
+    private final Map<String, String> metadata;
+
+    private SafetensorsFile(Path path, FileChannel channel, long dataStart,
+                            Map<String, TensorInfo> tensors, Map<String, String> metadata) {
+        this.path = path;
+        this.channel = channel;
+        this.dataStart = dataStart;
+        this.tensors = tensors;
+        this.metadata = metadata;
+    }
+
+    /** Opens and validates the header: every tensor's byte range must fit its dtype, shape and the file. */
+    public static SafetensorsFile open(Path path) {
+        FileChannel channel;
+        try {
+            channel = FileChannel.open(path, StandardOpenOption.READ);
+        } catch (NoSuchFileException e) {
+            throw new MedqaException(ExitCodes.NO_INPUT, path + ": file not found");
+        } catch (IOException e) {
+            throw new MedqaException(ExitCodes.NO_INPUT, path + ": cannot read: " + e.getMessage(), e);
+        }
+        try {
+            long size = channel.size();
+            if (size < 8) {
+                throw bad(path, "truncated file: " + size + " bytes, shorter than the 8-byte header length");
+            }
+            ByteBuffer lengthBytes = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
+            readFully(channel, lengthBytes, 0);
+            long headerLength = lengthBytes.getLong(0);
+            if (headerLength <= 0 || headerLength > MAX_HEADER) {
+                throw bad(path, "bad header: header length " + headerLength + " is not a safetensors header");
+            }
+            if (8 + headerLength > size) {
+                throw bad(path, "truncated file: header says " + headerLength + " header bytes, file has "
+                        + (size - 8));
+            }
+            ByteBuffer headerBytes = ByteBuffer.allocate((int) headerLength);
+            readFully(channel, headerBytes, 8);
+            JsonNode header;
+            try {
+                header = JSON.readTree(new String(headerBytes.array(), StandardCharsets.UTF_8).trim());
+            } catch (IOException e) {
+                throw bad(path, "bad header: not valid JSON (" + firstLine(e.getMessage()) + ")");
+            }
+            if (header == null || !header.isObject()) {
+                throw bad(path, "bad header: not a JSON object");
+            }
+            long dataSize = size - 8 - headerLength;
+            Map<String, TensorInfo> tensors = new LinkedHashMap<>();
+            Map<String, String> metadata = new LinkedHashMap<>();
+            for (Iterator<Map.Entry<String, JsonNode>> it = header.fields(); it.hasNext(); ) {
+                Map.Entry<String, JsonNode> e = it.next();
+                if (e.getKey().equals("__metadata__")) {
+                    e.getValue().fields().forEachRemaining(m -> metadata.put(m.getKey(), m.getValue().asText()));
+                    continue;
+                }
+                tensors.put(e.getKey(), parseEntry(path, e.getKey(), e.getValue(), dataSize));
+            }
+            return new SafetensorsFile(path, channel, 8 + headerLength,
+                    Collections.unmodifiableMap(tensors), Collections.unmodifiableMap(metadata));
+        } catch (IOException e) {
+            closeQuietly(channel);
+            throw new MedqaException(ExitCodes.NO_INPUT, path + ": cannot read: " + e.getMessage(), e);
+        } catch (RuntimeException e) {
+            closeQuietly(channel);
+            throw e;
+        }
+    }
+
+    private static TensorInfo parseEntry(Path path, String name, JsonNode node, long dataSize) {
+        JsonNode dtype = node.get("dtype");
+        JsonNode shape = node.get("shape");
+        JsonNode offsets = node.get("data_offsets");
+        if (dtype == null || !dtype.isTextual() || shape == null || !shape.isArray()
+                || offsets == null || !offsets.isArray() || offsets.size() != 2) {
+            throw bad(path, "bad header: tensor " + name + " lacks dtype, shape or data_offsets");
+        }
+        long[] dims = new long[shape.size()];
+        for (int i = 0; i < dims.length; i++) {
+            if (!shape.get(i).canConvertToLong() || shape.get(i).asLong() < 0) {
+                throw bad(path, "bad header: tensor " + name + " has shape " + shape);
+            }
+            dims[i] = shape.get(i).asLong();
+        }
+        long begin = offsets.get(0).asLong();
+        long end = offsets.get(1).asLong();
+        TensorInfo info = new TensorInfo(name, dtype.asText(), dims, begin, end);
+        int width = bytesPerElement(info.dtype());
+        if (width > 0 && end - begin != info.numel() * width) {
+            throw bad(path, "tensor " + name + ": data_offsets [" + begin + ", " + end + ") hold "
+                    + (end - begin) + " bytes, but " + info.dtype() + " " + Arrays.toString(dims)
+                    + " needs " + info.numel() * width);
+        }
+        if (begin < 0 || end < begin) {
+            throw bad(path, "bad header: tensor " + name + " has data_offsets [" + begin + ", " + end + "]");
+        }
+        if (end > dataSize) {
+            throw bad(path, "truncated file: tensor " + name + " ends at byte " + end
+                    + " of the data section, which has only " + dataSize + " bytes");
+        }
+        return info;
+    }
+
+    /** Bytes per element of a safetensors dtype, or -1 when unknown. */
+    public static int bytesPerElement(String dtype) {
+        return switch (dtype) {
+            case "F64", "I64", "U64" -> 8;
+            case "F32", "I32", "U32" -> 4;
+            case "F16", "BF16", "I16", "U16" -> 2;
+            case "I8", "U8", "BOOL", "F8_E4M3", "F8_E5M2" -> 1;
+            default -> -1;
+        };
+    }
+
+    public Path path() {
+        return path;
+    }
+
+    public Map<String, TensorInfo> tensors() {
+        return tensors;
+    }
+
+    public Map<String, String> metadata() {
+        return metadata;
+    }
+
+    public TensorInfo info(String name) {
+        TensorInfo info = tensors.get(name);
+        if (info == null) {
+            throw bad(path, "tensor " + name + " is missing");
+        }
+        return info;
+    }
+
+    /** The tensor's bytes as a read-only, native-order mapping. Never write through it. */
+    public ByteBuffer map(String name) {
+        TensorInfo info = info(name);
+        long length = info.end() - info.begin();
+        if (length > Integer.MAX_VALUE) {
+            throw bad(path, "tensor " + name + " is " + length + " bytes; tensors over 2 GiB are not supported");
+        }
+        try {
+            if (length == 0) {
+                return ByteBuffer.allocateDirect(0).order(ByteOrder.nativeOrder());
+            }
+            MappedByteBuffer mapped = channel.map(FileChannel.MapMode.READ_ONLY, dataStart + info.begin(), length);
+            return mapped.order(ByteOrder.LITTLE_ENDIAN);
+        } catch (IOException e) {
+            throw new MedqaException(ExitCodes.NO_INPUT, path + ": tensor " + name + ": cannot map: "
+                    + e.getMessage(), e);
+        }
+    }
+
+    /** Reads a floating-point tensor (F32, F16 or BF16) into a float array; for small tensors. */
+    public float[] readFloats(String name) {
+        TensorInfo info = info(name);
+        requireFloat(info);
+        ByteBuffer bytes = map(name);
+        float[] out = new float[Math.toIntExact(info.numel())];
+        switch (info.dtype()) {
+            case "F32" -> bytes.asFloatBuffer().get(out);
+            case "F16" -> {
+                ShortBuffer s = bytes.asShortBuffer();
+                for (int i = 0; i < out.length; i++) {
+                    out[i] = HalfFloats.f16ToFloat(s.get(i));
+                }
+            }
+            default -> {
+                ShortBuffer s = bytes.asShortBuffer();
+                for (int i = 0; i < out.length; i++) {
+                    out[i] = HalfFloats.bf16ToFloat(s.get(i));
+                }
+            }
+        }
+        return out;
+    }
+
+    /**
+     * Loads a floating-point tensor as an NDArray of {@code target} type on the manager's device.
+     * F32 and F16 are handed to the engine as they are mapped (no copy on CPU when no cast is needed);
+     * BF16 is widened to F32 here because DJL cannot hold a bfloat16 tensor.
+     */
+    public NDArray load(NDManager manager, String name, DataType target) {
+        TensorInfo info = info(name);
+        requireFloat(info);
+        ByteBuffer source = map(name);
+        DataType sourceType;
+        if (info.dtype().equals("BF16")) {
+            source = widenBf16(source, info.numel());
+            sourceType = DataType.FLOAT32;
+        } else {
+            source = source.order(ByteOrder.nativeOrder());
+            sourceType = info.dtype().equals("F32") ? DataType.FLOAT32 : DataType.FLOAT16;
+        }
+        try (NDManager cpu = manager.newSubManager(ai.djl.Device.cpu())) {
+            NDArray raw = cpu.create(source, info.djlShape(), sourceType);
+            NDArray result;
+            if (sourceType == target && manager.getDevice().equals(raw.getDevice())) {
+                result = raw;
+            } else {
+                // Cast on the CPU only when staying there; otherwise move first and cast on the device.
+                NDArray moved = raw.toDevice(manager.getDevice(), false);
+                result = moved.toType(target, false);
+            }
+            result.attach(manager);
+            return result;
+        }
+    }
+
+    private static ByteBuffer widenBf16(ByteBuffer bf16, long numel) {
+        int n = Math.toIntExact(numel);
+        ShortBuffer in = bf16.order(ByteOrder.LITTLE_ENDIAN).asShortBuffer();
+        ByteBuffer out = ByteBuffer.allocateDirect(n * 4).order(ByteOrder.nativeOrder());
+        for (int i = 0; i < n; i++) {
+            out.putInt(i * 4, (in.get(i) & 0xFFFF) << 16);
+        }
+        return out;
+    }
+
+    private void requireFloat(TensorInfo info) {
+        switch (info.dtype()) {
+            case "F32", "F16", "BF16" -> { }
+            default -> throw bad(path, "tensor " + info.name() + " has unexpected dtype " + info.dtype()
+                    + " (expected F32, F16 or BF16)");
+        }
+    }
+
+    static MedqaException bad(Path path, String what) {
+        return new MedqaException(ExitCodes.DATA, path + ": " + what);
+    }
+
+    private static void readFully(FileChannel channel, ByteBuffer buffer, long position) throws IOException {
+        while (buffer.hasRemaining()) {
+            int n = channel.read(buffer, position + buffer.position());
+            if (n < 0) {
+                throw new IOException("unexpected end of file");
+            }
+        }
+    }
+
+    private static String firstLine(String message) {
+        if (message == null) {
+            return "unknown error";
+        }
+        int nl = message.indexOf('\n');
+        return nl < 0 ? message : message.substring(0, nl);
+    }
+
+    private static void closeQuietly(FileChannel channel) {
+        try {
+            channel.close();
+        } catch (IOException ignored) {
+            // nothing was written; closing a read channel cannot lose data
+        }
+    }
+
+    @Override
+    public void close() {
+        closeQuietly(channel);
+    }
+}

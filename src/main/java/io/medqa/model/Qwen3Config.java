@@ -1,0 +1,130 @@
+package io.medqa.model;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.medqa.ExitCodes;
+import io.medqa.MedqaException;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The fields of a Hugging Face Qwen3 config.json that the forward pass needs, under their Hugging Face
+ * names. Defaults are transformers' Qwen3Config defaults where a key may be absent.
+ *
+ * @param headDim per-head width; Qwen3-0.6B has heads * headDim != hidden, so it is never derived
+ *     from hidden when the config states it
+ */
+public record Qwen3Config(
+        int vocabSize,
+        int hiddenSize,
+        int intermediateSize,
+        int numHiddenLayers,
+        int numAttentionHeads,
+        int numKeyValueHeads,
+        int headDim,
+        double rmsNormEps,
+        double ropeTheta,
+        int maxPositionEmbeddings,
+        boolean tieWordEmbeddings,
+        String torchDtype,
+        List<Integer> eosTokenIds) {
+
+    public Qwen3Config {
+        if (numAttentionHeads % numKeyValueHeads != 0) {
+            throw new IllegalArgumentException("num_attention_heads (" + numAttentionHeads
+                    + ") is not a multiple of num_key_value_heads (" + numKeyValueHeads + ")");
+        }
+        if (headDim % 2 != 0) {
+            throw new IllegalArgumentException("head_dim (" + headDim + ") must be even for rotary embeddings");
+        }
+        eosTokenIds = List.copyOf(eosTokenIds);
+    }
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    /** Reads {@code dir/config.json}; anything that is not a plain Qwen3 decoder is refused. */
+    public static Qwen3Config load(Path dir) {
+        Path file = dir.resolve("config.json");
+        JsonNode root;
+        try {
+            root = JSON.readTree(Files.readString(file));
+        } catch (NoSuchFileException e) {
+            throw new MedqaException(ExitCodes.NO_INPUT, file + ": file not found (is " + dir
+                    + " a Hugging Face model folder?)");
+        } catch (IOException e) {
+            throw new MedqaException(ExitCodes.DATA, file + ": not valid JSON: " + firstLine(e.getMessage()));
+        }
+        if (root == null || !root.isObject()) {
+            throw new MedqaException(ExitCodes.DATA, file + ": not a JSON object");
+        }
+        String modelType = root.path("model_type").asText("");
+        if (!modelType.equals("qwen3")) {
+            throw new MedqaException(ExitCodes.DATA, file + ": model_type is \""
+                    + modelType + "\"; medqa runs Qwen3 models only (model_type \"qwen3\")");
+        }
+        refuseIfTrue(file, root, "attention_bias", "attention biases are not part of Qwen3 as released");
+        refuseIfTrue(file, root, "use_sliding_window", "sliding-window attention is not implemented");
+        if (root.hasNonNull("rope_scaling")) {
+            throw new MedqaException(ExitCodes.DATA, file + ": rope_scaling is set; medqa implements plain RoPE only");
+        }
+        int hidden = requiredInt(file, root, "hidden_size");
+        int heads = requiredInt(file, root, "num_attention_heads");
+        List<Integer> eos = new ArrayList<>();
+        JsonNode eosNode = root.path("eos_token_id");
+        if (eosNode.isInt()) {
+            eos.add(eosNode.asInt());
+        } else if (eosNode.isArray()) {
+            eosNode.forEach(n -> eos.add(n.asInt()));
+        }
+        try {
+            return new Qwen3Config(
+                    requiredInt(file, root, "vocab_size"),
+                    hidden,
+                    requiredInt(file, root, "intermediate_size"),
+                    requiredInt(file, root, "num_hidden_layers"),
+                    heads,
+                    root.has("num_key_value_heads") ? requiredInt(file, root, "num_key_value_heads") : heads,
+                    root.hasNonNull("head_dim") ? requiredInt(file, root, "head_dim") : hidden / heads,
+                    root.path("rms_norm_eps").asDouble(1e-6),
+                    root.path("rope_theta").asDouble(10000.0),
+                    root.path("max_position_embeddings").asInt(32768),
+                    root.path("tie_word_embeddings").asBoolean(false),
+                    root.path("torch_dtype").asText(root.path("dtype").asText("float32")),
+                    eos);
+        } catch (IllegalArgumentException e) {
+            throw new MedqaException(ExitCodes.DATA, file + ": " + e.getMessage());
+        }
+    }
+
+    public int numKeyValueGroups() {
+        return numAttentionHeads / numKeyValueHeads;
+    }
+
+    private static int requiredInt(Path file, JsonNode root, String key) {
+        JsonNode n = root.get(key);
+        if (n == null || !n.canConvertToInt() || !n.isIntegralNumber() || n.asInt() <= 0) {
+            throw new MedqaException(ExitCodes.DATA, file + ": key " + key
+                    + (n == null ? " is missing" : " must be a positive integer, got " + n));
+        }
+        return n.asInt();
+    }
+
+    private static void refuseIfTrue(Path file, JsonNode root, String key, String why) {
+        if (root.path(key).asBoolean(false)) {
+            throw new MedqaException(ExitCodes.DATA, file + ": " + key + " is true; " + why);
+        }
+    }
+
+    private static String firstLine(String message) {
+        if (message == null) {
+            return "unknown error";
+        }
+        int nl = message.indexOf('\n');
+        return nl < 0 ? message : message.substring(0, nl);
+    }
+}

@@ -1,0 +1,289 @@
+package io.medqa.model;
+
+import ai.djl.Device;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.ndarray.types.SparseFormat;
+import ai.djl.nn.Activation;
+
+import java.nio.file.Path;
+import java.util.List;
+
+/**
+ * Qwen3 as in transformers' {@code models/qwen3/modeling_qwen3.py}, written out on DJL NDArrays.
+ *
+ * <p>Per layer: x += o_proj(attn(input_layernorm(x))); x += down(silu(gate(h)) * up(h)) with
+ * h = post_attention_layernorm(x). In attention, q_norm/k_norm (RMSNorm over head_dim) come before
+ * RoPE (half-split convention), kv heads are shared by groups of query heads (GQA), the scale is
+ * head_dim^-0.5 and the softmax runs in fp32. RMSNorm always computes in fp32.
+ *
+ * <p>The model owns its weights through one manager. Activations belong to the manager of the input
+ * ids; callers wrap a forward in an {@link ai.djl.ndarray.NDScope} so every intermediate is freed.
+ */
+public final class Qwen3Model implements AutoCloseable {
+
+    private final Qwen3Config config;
+    private final NDManager manager;
+    private final DataType dtype;
+    private final NDArray embedTokens;   // (vocab, hidden)
+    private final List<Qwen3Layer> layers;
+    private final NDArray norm;          // (hidden)
+    private final NDArray lmHead;        // (vocab, hidden); embed_tokens itself when tied
+    private final Rope rope;
+
+    private Qwen3Model(Qwen3Config config, NDManager manager, DataType dtype, NDArray embedTokens,
+                       List<Qwen3Layer> layers, NDArray norm, NDArray lmHead) {
+        this.config = config;
+        this.manager = manager;
+        this.dtype = dtype;
+        this.embedTokens = embedTokens;
+        this.layers = layers;
+        this.norm = norm;
+        this.lmHead = lmHead;
+        this.rope = new Rope(manager, config.headDim(), config.ropeTheta());
+    }
+
+    /**
+     * Loads config.json and the safetensors weights of a Hugging Face folder onto {@code device},
+     * converted to {@code dtype} (FLOAT32 or FLOAT16).
+     */
+    public static Qwen3Model load(Path dir, Device device, DataType dtype) {
+        Qwen3Config c = Qwen3Config.load(dir);
+        NDManager manager = Devices.engine().newBaseManager(device);
+        try (Checkpoint ckpt = Checkpoint.open(dir)) {
+            long hidden = c.hiddenSize();
+            long q = (long) c.numAttentionHeads() * c.headDim();
+            long kv = (long) c.numKeyValueHeads() * c.headDim();
+            long inter = c.intermediateSize();
+            NDArray embed = ckpt.load(manager, "model.embed_tokens.weight", dtype, c.vocabSize(), hidden);
+            Qwen3Layer[] layers = new Qwen3Layer[c.numHiddenLayers()];
+            for (int i = 0; i < layers.length; i++) {
+                String p = "model.layers." + i + ".";
+                NDArray[] projections = {
+                    ckpt.load(manager, p + "self_attn.q_proj.weight", dtype, q, hidden),
+                    ckpt.load(manager, p + "self_attn.k_proj.weight", dtype, kv, hidden),
+                    ckpt.load(manager, p + "self_attn.v_proj.weight", dtype, kv, hidden),
+                    ckpt.load(manager, p + "self_attn.o_proj.weight", dtype, hidden, q),
+                    ckpt.load(manager, p + "mlp.gate_proj.weight", dtype, inter, hidden),
+                    ckpt.load(manager, p + "mlp.up_proj.weight", dtype, inter, hidden),
+                    ckpt.load(manager, p + "mlp.down_proj.weight", dtype, hidden, inter),
+                };
+                layers[i] = new Qwen3Layer(
+                        ckpt.load(manager, p + "input_layernorm.weight", dtype, hidden),
+                        ckpt.load(manager, p + "post_attention_layernorm.weight", dtype, hidden),
+                        ckpt.load(manager, p + "self_attn.q_norm.weight", dtype, c.headDim()),
+                        ckpt.load(manager, p + "self_attn.k_norm.weight", dtype, c.headDim()),
+                        projections);
+            }
+            NDArray norm = ckpt.load(manager, "model.norm.weight", dtype, hidden);
+            // Tied embeddings: the head is embed_tokens, even when a copy of lm_head is stored (Qwen3-1.7B).
+            NDArray head = c.tieWordEmbeddings()
+                    ? embed
+                    : ckpt.load(manager, "lm_head.weight", dtype, c.vocabSize(), hidden);
+            return new Qwen3Model(c, manager, dtype, embed, List.of(layers), norm, head);
+        } catch (RuntimeException e) {
+            manager.close();
+            throw e;
+        }
+    }
+
+    public Qwen3Config config() {
+        return config;
+    }
+
+    public NDManager manager() {
+        return manager;
+    }
+
+    public DataType dtype() {
+        return dtype;
+    }
+
+    public Device device() {
+        return manager.getDevice();
+    }
+
+    public List<Qwen3Layer> layers() {
+        return layers;
+    }
+
+    /**
+     * The decoder stack, up to and including the final norm.
+     *
+     * @param inputIds (batch, tokens) int64 on the model's device; rows are right-padded, so the causal
+     *     mask alone keeps real tokens from seeing padding
+     * @param cache null for a whole sequence; otherwise positions continue from {@code cache.length()}
+     *     and this step's keys and values are appended
+     * @return (batch, tokens, hidden) in the compute dtype
+     */
+    public NDArray forward(NDArray inputIds, KvCache cache, boolean training) {
+        long batch = inputIds.getShape().get(0);
+        long tokens = inputIds.getShape().get(1);
+        int start = cache == null ? 0 : cache.length();
+        NDManager m = inputIds.getManager();
+        NDArray[] cosSin = rope.cosSin(m, start, (int) tokens, dtype); // each (tokens, head_dim)
+        NDArray mask = tokens > 1 ? causalMask(m, start, (int) tokens) : null;
+
+        NDArray x = inputIds.getNDArrayInternal()
+                .embedding(inputIds, embedTokens, SparseFormat.DENSE).singletonOrThrow();
+        for (int i = 0; i < layers.size(); i++) {
+            Qwen3Layer layer = layers.get(i);
+            NDArray h = rmsNorm(x, layer.inputLayernorm);
+            x = x.add(attention(layer, i, h, batch, tokens, cosSin, mask, cache, training));
+            h = rmsNorm(x, layer.postAttentionLayernorm);
+            NDArray gate = layer.gateProj.forward(h, training);
+            NDArray up = layer.upProj.forward(h, training);
+            x = x.add(layer.downProj.forward(Activation.sigmoid(gate).mul(gate).mul(up), training));
+        }
+        if (cache != null) {
+            cache.advance((int) tokens);
+        }
+        return rmsNorm(x, norm);
+    }
+
+    /** hidden (..., hidden) -> logits (..., vocab) in the compute dtype. */
+    public NDArray logits(NDArray hidden) {
+        return Projection.linear(hidden, lmHead);
+    }
+
+    /** The LM head weight, (vocab, hidden), for callers that select rows or positions first. */
+    public NDArray lmHead() {
+        return lmHead;
+    }
+
+    private NDArray attention(Qwen3Layer layer, int index, NDArray h, long batch, long tokens,
+                              NDArray[] cosSin, NDArray mask, KvCache cache, boolean training) {
+        int heads = config.numAttentionHeads();
+        int kvHeads = config.numKeyValueHeads();
+        int groups = config.numKeyValueGroups();
+        int d = config.headDim();
+        // (batch, tokens, heads, head_dim) -> norm over head_dim -> (batch, heads, tokens, head_dim)
+        NDArray q = rmsNorm(layer.qProj.forward(h, training).reshape(batch, tokens, heads, d), layer.qNorm)
+                .transpose(0, 2, 1, 3);
+        NDArray k = rmsNorm(layer.kProj.forward(h, training).reshape(batch, tokens, kvHeads, d), layer.kNorm)
+                .transpose(0, 2, 1, 3);
+        NDArray v = layer.vProj.forward(h, training).reshape(batch, tokens, kvHeads, d).transpose(0, 2, 1, 3);
+        q = Rope.apply(q, cosSin);
+        k = Rope.apply(k, cosSin);
+        if (cache != null) {
+            NDArray[] kv = cache.append(index, k, v);
+            k = kv[0];
+            v = kv[1];
+        }
+        // GQA without copying kv heads: query heads grouped as (batch, kv_heads, groups, tokens, head_dim)
+        // broadcast against (batch, kv_heads, 1, keys, head_dim).
+        NDArray q5 = q.reshape(batch, kvHeads, groups, tokens, d);
+        NDArray k5 = k.expandDims(2);
+        NDArray v5 = v.expandDims(2);
+        NDArray scores = q5.matMul(k5.transpose(0, 1, 2, 4, 3)).mul(1.0 / Math.sqrt(d)); // (.., tokens, keys)
+        NDArray scores32 = scores.toType(DataType.FLOAT32, false);
+        if (mask != null) {
+            scores32 = scores32.add(mask);
+        }
+        NDArray probs = scores32.softmax(-1).toType(dtype, false);
+        NDArray out = probs.matMul(v5) // (batch, kv_heads, groups, tokens, head_dim)
+                .reshape(batch, heads, tokens, d)
+                .transpose(0, 2, 1, 3)
+                .reshape(batch, tokens, (long) heads * d);
+        return layer.oProj.forward(out, training);
+    }
+
+    /** RMSNorm in fp32, cast back to the input dtype, then scaled by the weight (as in transformers). */
+    NDArray rmsNorm(NDArray x, NDArray weight) {
+        NDArray x32 = x.toType(DataType.FLOAT32, false);
+        NDArray variance = x32.square().mean(new int[] {-1}, true);
+        NDArray normed = x32.div(variance.add(config.rmsNormEps()).sqrt());
+        return normed.toType(x.getDataType(), false).mul(weight);
+    }
+
+    /** (tokens, start + tokens): 0 where query start+i may see key j (j <= start+i), -inf elsewhere. */
+    private static NDArray causalMask(NDManager m, int start, int tokens) {
+        int keys = start + tokens;
+        float[] mask = new float[tokens * keys];
+        for (int i = 0; i < tokens; i++) {
+            for (int j = start + i + 1; j < keys; j++) {
+                mask[i * keys + j] = Float.NEGATIVE_INFINITY;
+            }
+        }
+        return m.create(mask, new Shape(tokens, keys));
+    }
+
+    @Override
+    public void close() {
+        manager.close();
+    }
+
+    /** Rotary position embeddings, half-split convention, cos/sin tables grown on demand. */
+    static final class Rope {
+        private final NDManager manager;
+        private final int dim;
+        private final double theta;
+        private NDArray cos; // (positions, head_dim) fp32
+        private NDArray sin;
+        private int positions;
+
+        Rope(NDManager manager, int dim, double theta) {
+            this.manager = manager;
+            this.dim = dim;
+            this.theta = theta;
+        }
+
+        /** cos and sin rows for positions [start, start + tokens), cast to the compute dtype. */
+        synchronized NDArray[] cosSin(NDManager m, int start, int tokens, DataType dtype) {
+            if (start + tokens > positions) {
+                grow(Math.max(start + tokens, Math.max(256, positions * 2)));
+            }
+            NDIndex rows = new NDIndex("{}:{}", start, start + tokens);
+            return new NDArray[] {
+                cos.get(m, rows).toType(dtype, false), sin.get(m, rows).toType(dtype, false)
+            };
+        }
+
+        /**
+         * inv_freq = theta^(-2i/dim) and angle = position * inv_freq, computed in float32 as transformers
+         * does; the table holds cos/sin of cat(angles, angles).
+         */
+        private void grow(int n) {
+            int half = dim / 2;
+            float[] invFreq = new float[half];
+            for (int i = 0; i < half; i++) {
+                float exponent = (float) (2 * i) / dim;
+                invFreq[i] = 1.0f / (float) Math.pow(theta, exponent);
+            }
+            float[] c = new float[n * dim];
+            float[] s = new float[n * dim];
+            for (int p = 0; p < n; p++) {
+                for (int i = 0; i < half; i++) {
+                    float angle = (float) p * invFreq[i];
+                    float cv = (float) Math.cos(angle);
+                    float sv = (float) Math.sin(angle);
+                    c[p * dim + i] = cv;
+                    c[p * dim + i + half] = cv;
+                    s[p * dim + i] = sv;
+                    s[p * dim + i + half] = sv;
+                }
+            }
+            if (cos != null) {
+                cos.close();
+                sin.close();
+            }
+            cos = manager.create(c, new Shape(n, dim));
+            sin = manager.create(s, new Shape(n, dim));
+            // The tables outlive the forward (and its NDScope) that first needed them.
+            ai.djl.ndarray.NDScope.unregister(cos, sin);
+            positions = n;
+        }
+
+        /** x * cos + rotate_half(x) * sin, with rotate_half(x) = cat(-x[..., d/2:], x[..., :d/2]). */
+        static NDArray apply(NDArray x, NDArray[] cosSin) {
+            NDList halves = x.split(2, x.getShape().dimension() - 1);
+            NDArray rotated = NDArrays.concat(new NDList(halves.get(1).neg(), halves.get(0)), x.getShape().dimension() - 1);
+            return x.mul(cosSin[0]).add(rotated.mul(cosSin[1]));
+        }
+    }
+}
