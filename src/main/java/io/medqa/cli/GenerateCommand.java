@@ -24,6 +24,7 @@ import java.nio.file.Path;
 @Command(name = "generate",
         description = "Generate text with a Qwen3 model: streams the answer to a prompt, or prints JSON.",
         mixinStandardHelpOptions = true,
+        usageHelpWidth = 110,
         footerHeading = "%nExamples:%n",
         footer = {
             "  medqa generate --model ./Qwen3-1.7B --prompt \"Which nerve supplies the deltoid muscle?\"",

@@ -20,6 +20,7 @@ final class LogSetup {
         Level console = level <= 0 ? Level.WARN : level == 1 ? Level.INFO : Level.DEBUG;
         context.getLogger(Logger.ROOT_LOGGER_NAME).setLevel(console);
         context.getLogger("ai.djl").setLevel(level >= 2 ? Level.DEBUG : Level.WARN);
+        context.getLogger("ai.djl.util.cuda.CudaUtils").setLevel(level >= 2 ? Level.DEBUG : Level.ERROR);
     }
 
     /** Sends every INFO-and-above line to {@code file} as well, whatever the console shows. */

@@ -13,6 +13,7 @@ import java.util.Properties;
 /** The {@code medqa} command. */
 @Command(name = "medqa",
         mixinStandardHelpOptions = true,
+        usageHelpWidth = 110,
         versionProvider = Main.Version.class,
         description = "Fine-tune Qwen3 models with LoRA for medical multiple-choice questions, evaluate them "
                 + "and ask them questions, on DJL's PyTorch engine (CPU, CUDA or ROCm).",

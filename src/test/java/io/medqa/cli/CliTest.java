@@ -1,0 +1,108 @@
+package io.medqa.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.medqa.testing.ReferenceQwen3;
+import io.medqa.testing.TinyQwen3;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class CliTest {
+
+    @TempDir
+    Path tmp;
+
+    record Run(int code, String out, String err) {}
+
+    static Run run(String... args) {
+        StringWriter out = new StringWriter();
+        StringWriter err = new StringWriter();
+        int code = Main.execute(args, new PrintWriter(out), new PrintWriter(err));
+        return new Run(code, out.toString(), err.toString());
+    }
+
+    @Test
+    void versionAndHelpWithExamples() {
+        Run version = run("--version");
+        assertEquals(0, version.code());
+        assertTrue(version.out().startsWith("medqa 0."), version.out());
+        for (String[] args : new String[][] {{"--help"}, {"generate", "--help"}}) {
+            Run help = run(args);
+            assertEquals(0, help.code());
+            assertTrue(help.out().contains("Examples:"), String.join(" ", args) + ": " + help.out());
+        }
+        Run none = run();
+        assertEquals(2, none.code());
+    }
+
+    @Test
+    void generateJsonGivesTheReferenceGreedyIds() throws Exception {
+        TinyQwen3.Spec spec = TinyQwen3.Spec.gqa();
+        Path dir = TinyQwen3.write(tmp.resolve("m"), spec, "F16", 1);
+        Run r = run("generate", "--model", dir.toString(), "--prompt-ids", "257,72,105,258,10,257",
+                "--max-new-tokens", "8", "--json", "--device", "cpu");
+        assertEquals(0, r.code(), r.err());
+        JsonNode json = new ObjectMapper().readTree(r.out());
+        int[] ids = new int[json.get("ids").size()];
+        for (int i = 0; i < ids.length; i++) {
+            ids[i] = json.get("ids").get(i).asInt();
+        }
+        int[] expected = new ReferenceQwen3(spec, TinyQwen3.rounded(TinyQwen3.weights(spec), "F16"))
+                .greedy(new int[] {257, 72, 105, 258, 10, 257}, 8);
+        assertArrayEquals(expected, ids);
+        assertEquals(6, json.get("prompt_tokens").asInt());
+        assertEquals(8, json.get("generated_tokens").asInt());
+        assertTrue(json.has("text"));
+    }
+
+    @Test
+    void generateStreamsTextThroughTheChatTemplate() throws Exception {
+        Path dir = TinyQwen3.write(tmp.resolve("m"), TinyQwen3.Spec.mha(), "F32", 1);
+        Run json = run("generate", "--model", dir.toString(), "--prompt", "Hi", "--max-new-tokens", "5", "--json");
+        Run text = run("generate", "--model", dir.toString(), "--prompt", "Hi", "--max-new-tokens", "5");
+        assertEquals(0, text.code(), text.err());
+        JsonNode node = new ObjectMapper().readTree(json.out());
+        // "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n": 5 specials + 22 bytes
+        assertEquals(27, node.get("prompt_tokens").asInt());
+        assertEquals(TinyQwen3.IM_START, node.get("ids").get(0).asInt());
+        assertEquals(node.get("text").asText() + System.lineSeparator(), text.out());
+    }
+
+    @Test
+    void badCheckpointGivesOneLineAndExitCode() throws Exception {
+        Path dir = TinyQwen3.write(tmp.resolve("m"), TinyQwen3.Spec.gqa(), "F32", 1);
+        Files.writeString(dir.resolve("config.json"),
+                Files.readString(dir.resolve("config.json")).replace("\"hidden_size\" : 32", "\"hidden_size\" : 40"));
+        Run r = run("generate", "--model", dir.toString(), "--prompt-ids", "1,2", "--device", "cpu");
+        assertEquals(65, r.code());
+        assertEquals(1, r.err().strip().lines().count(), r.err());
+        assertTrue(r.err().startsWith("medqa: error: "), r.err());
+        assertTrue(r.err().contains("model.embed_tokens.weight has shape [300, 32], expected [300, 40]"), r.err());
+
+        Run verbose = run("generate", "--model", dir.toString(), "--prompt-ids", "1,2", "-v");
+        assertEquals(65, verbose.code());
+        assertTrue(verbose.err().contains("\tat io.medqa."), "a stack trace with -v");
+    }
+
+    @Test
+    void usageErrorsAreRefused() throws Exception {
+        Path dir = TinyQwen3.write(tmp.resolve("m"), TinyQwen3.Spec.gqa(), "F32", 1);
+        assertEquals(2, run("generate", "--model", dir.toString()).code()); // neither --prompt nor --prompt-ids
+        Run outside = run("generate", "--model", dir.toString(), "--prompt-ids", "1,300");
+        assertEquals(2, outside.code());
+        assertTrue(outside.err().contains("token id 300 is outside the vocabulary [0, 300)"), outside.err());
+        Run device = run("generate", "--model", dir.toString(), "--prompt-ids", "1", "--device", "tpu");
+        assertEquals(2, device.code());
+        assertFalse(device.err().contains("\tat "));
+    }
+}
