@@ -5,10 +5,7 @@ import io.medqa.MedqaException;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
-import java.io.IOException;
-import java.io.InputStream;
 import java.io.PrintWriter;
-import java.util.Properties;
 
 /** The {@code medqa} command. */
 @Command(name = "medqa",
@@ -17,14 +14,15 @@ import java.util.Properties;
         versionProvider = Main.Version.class,
         description = "Fine-tune Qwen3 models with LoRA for medical multiple-choice questions, evaluate them "
                 + "and ask them questions, on DJL's PyTorch engine (CPU, CUDA or ROCm).",
-        subcommands = {GenerateCommand.class, CommandLine.HelpCommand.class},
+        subcommands = {TrainCommand.class, GenerateCommand.class, CommandLine.HelpCommand.class},
         footerHeading = "%nExamples:%n",
         footer = {
+            "  medqa train --config configs/qwen3-lora.yaml",
             "  medqa generate --model ./Qwen3-1.7B --prompt \"What does ACE stand for in pharmacology?\"",
             "  medqa generate --help",
             "",
-            "Exit codes: 0 ok, 1 internal error, 2 usage, 65 bad data, 66 missing input, 69 device unavailable,",
-            "74 cannot write output, 130 interrupted."
+            "Exit codes: 0 ok, 1 internal error, 2 usage, 65 bad data, 66 missing input,",
+            "69 device unavailable, 74 cannot write output, 130 interrupted."
         })
 public final class Main implements Runnable {
 
@@ -74,21 +72,9 @@ public final class Main implements Runnable {
 
     /** The version Maven filtered into medqa-version.properties. */
     static final class Version implements CommandLine.IVersionProvider {
-        static String get() {
-            Properties p = new Properties();
-            try (InputStream in = Main.class.getResourceAsStream("/medqa-version.properties")) {
-                if (in != null) {
-                    p.load(in);
-                }
-            } catch (IOException ignored) {
-                // fall through to "unknown"
-            }
-            return p.getProperty("version", "unknown");
-        }
-
         @Override
         public String[] getVersion() {
-            return new String[] {"medqa " + get(), "DJL 0.35.1, PyTorch engine (libtorch 2.7.1)"};
+            return new String[] {"medqa " + io.medqa.Version.get(), "DJL 0.35.1, PyTorch engine (libtorch 2.7.1)"};
         }
     }
 }

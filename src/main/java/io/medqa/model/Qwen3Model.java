@@ -151,6 +151,19 @@ public final class Qwen3Model implements AutoCloseable {
         return Projection.linear(hidden, lmHead);
     }
 
+    /** Parameters of the base model; a tied head is counted once. */
+    public long parameterCount() {
+        long n = embedTokens.size() + norm.size() + (lmHead == embedTokens ? 0 : lmHead.size());
+        for (Qwen3Layer layer : layers) {
+            n += layer.inputLayernorm.size() + layer.postAttentionLayernorm.size() + layer.qNorm.size()
+                    + layer.kNorm.size();
+            for (String p : Qwen3Layer.PROJECTIONS) {
+                n += layer.projection(p).weight().size();
+            }
+        }
+        return n;
+    }
+
     /** The LM head weight, (vocab, hidden), for callers that select rows or positions first. */
     public NDArray lmHead() {
         return lmHead;
@@ -181,11 +194,11 @@ public final class Qwen3Model implements AutoCloseable {
         NDArray k5 = k.expandDims(2);
         NDArray v5 = v.expandDims(2);
         NDArray scores = q5.matMul(k5.transpose(0, 1, 2, 4, 3)).mul(1.0 / Math.sqrt(d)); // (.., tokens, keys)
-        NDArray scores32 = scores.toType(DataType.FLOAT32, false);
+        NDArray scores32 = Casts.atLeastFp32(scores);
         if (mask != null) {
             scores32 = scores32.add(mask);
         }
-        NDArray probs = scores32.softmax(-1).toType(dtype, false);
+        NDArray probs = Casts.to(scores32.softmax(-1), dtype);
         NDArray out = probs.matMul(v5) // (batch, kv_heads, groups, tokens, head_dim)
                 .reshape(batch, heads, tokens, d)
                 .transpose(0, 2, 1, 3)
@@ -195,10 +208,10 @@ public final class Qwen3Model implements AutoCloseable {
 
     /** RMSNorm in fp32, cast back to the input dtype, then scaled by the weight (as in transformers). */
     NDArray rmsNorm(NDArray x, NDArray weight) {
-        NDArray x32 = x.toType(DataType.FLOAT32, false);
+        NDArray x32 = Casts.atLeastFp32(x);
         NDArray variance = x32.square().mean(new int[] {-1}, true);
         NDArray normed = x32.div(variance.add(config.rmsNormEps()).sqrt());
-        return normed.toType(x.getDataType(), false).mul(weight);
+        return Casts.to(normed, x.getDataType()).mul(weight);
     }
 
     /** (tokens, start + tokens): 0 where query start+i may see key j (j <= start+i), -inf elsewhere. */

@@ -24,7 +24,12 @@ public final class TinyQwen3 {
 
     /** A model shape; {@code headDim} may differ from hidden / heads, as in Qwen3-0.6B. */
     public record Spec(int vocab, int hidden, int intermediate, int layers, int heads, int kvHeads,
-                       int headDim, boolean tied, double ropeTheta, long seed) {
+                       int headDim, boolean tied, double ropeTheta, long seed, double embedStd) {
+
+        public Spec(int vocab, int hidden, int intermediate, int layers, int heads, int kvHeads, int headDim,
+                    boolean tied, double ropeTheta, long seed) {
+            this(vocab, hidden, intermediate, layers, heads, kvHeads, headDim, tied, ropeTheta, seed, 1.0);
+        }
 
         /** GQA with head_dim != hidden / heads. */
         public static Spec gqa() {
@@ -54,7 +59,7 @@ public final class TinyQwen3 {
         Map<String, float[]> w = new LinkedHashMap<>();
         int q = s.heads() * s.headDim();
         int kv = s.kvHeads() * s.headDim();
-        w.put("model.embed_tokens.weight", gaussian(r, s.vocab() * s.hidden(), 1.0));
+        w.put("model.embed_tokens.weight", gaussian(r, s.vocab() * s.hidden(), s.embedStd()));
         for (int i = 0; i < s.layers(); i++) {
             String p = "model.layers." + i + ".";
             w.put(p + "input_layernorm.weight", nearOne(r, s.hidden()));

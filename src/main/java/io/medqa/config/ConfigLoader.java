@@ -1,0 +1,215 @@
+package io.medqa.config;
+
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.JsonMappingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.PropertyNamingStrategies;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.exc.InvalidFormatException;
+import com.fasterxml.jackson.databind.exc.MismatchedInputException;
+import com.fasterxml.jackson.databind.node.NullNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+import com.fasterxml.jackson.dataformat.yaml.YAMLGenerator;
+import io.medqa.ExitCodes;
+import io.medqa.MedqaException;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Collectors;
+
+/**
+ * Reads a YAML config over the built-in defaults (resource medqa-defaults.yaml), applies
+ * {@code key=value} overrides, and binds the result to {@link TrainConfig}. Unknown keys and values of
+ * the wrong type are rejected with the key's dotted path.
+ */
+public final class ConfigLoader {
+
+    static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory()
+            .disable(YAMLGenerator.Feature.WRITE_DOC_START_MARKER)
+            .enable(YAMLGenerator.Feature.MINIMIZE_QUOTES))
+            .setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE)
+            .enable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES)
+            .enable(DeserializationFeature.FAIL_ON_NULL_FOR_PRIMITIVES)
+            .disable(DeserializationFeature.ACCEPT_FLOAT_AS_INT)
+            .disable(SerializationFeature.WRITE_DATES_AS_TIMESTAMPS);
+
+    private ConfigLoader() {}
+
+    /** The config of {@code file} (null: defaults only) with {@code overrides} ("train.lr=1e-4") applied. */
+    public static TrainConfig load(Path file, List<String> overrides) {
+        String source = file == null ? "--set" : file.toString();
+        return bind(resolveTree(file, overrides), source);
+    }
+
+    /** The merged tree, before binding; saved with a run so it can be re-read exactly. */
+    public static ObjectNode resolveTree(Path file, List<String> overrides) {
+        ObjectNode tree = defaults();
+        if (file != null) {
+            JsonNode user;
+            try {
+                user = YAML.readTree(Files.readString(file));
+            } catch (NoSuchFileException e) {
+                throw new MedqaException(ExitCodes.NO_INPUT, file + ": file not found");
+            } catch (IOException e) {
+                throw new MedqaException(ExitCodes.DATA, file + ": not valid YAML: " + firstLine(e.getMessage()));
+            }
+            if (user != null && !user.isNull() && !user.isMissingNode()) {
+                if (!user.isObject()) {
+                    throw new MedqaException(ExitCodes.DATA, file + ": the top level must be a mapping of keys");
+                }
+                merge(tree, (ObjectNode) user, "", file.toString());
+            }
+        }
+        for (String override : overrides) {
+            applyOverride(tree, override);
+        }
+        return tree;
+    }
+
+    public static TrainConfig bind(JsonNode tree, String source) {
+        try {
+            return YAML.treeToValue(tree, TrainConfig.class);
+        } catch (InvalidFormatException e) {
+            throw new MedqaException(ExitCodes.DATA, source + ": key " + path(e) + ": expected "
+                    + describe(e.getTargetType()) + ", got \"" + e.getValue() + "\"");
+        } catch (MismatchedInputException e) {
+            throw new MedqaException(ExitCodes.DATA, source + ": key " + path(e) + ": expected "
+                    + describe(e.getTargetType()) + " (" + firstLine(e.getOriginalMessage()) + ")");
+        } catch (JsonMappingException e) {
+            Throwable cause = e.getCause();
+            if (cause instanceof ConfigException c) {
+                throw new MedqaException(ExitCodes.DATA, source + ": " + c.getMessage());
+            }
+            throw new MedqaException(ExitCodes.DATA, source + ": " + firstLine(e.getOriginalMessage()));
+        } catch (IOException e) {
+            throw new MedqaException(ExitCodes.DATA, source + ": " + firstLine(e.getMessage()));
+        }
+    }
+
+    /** The resolved config as YAML, in snake_case, for logs and for the run folder. */
+    public static String toYaml(TrainConfig config) {
+        try {
+            return YAML.writeValueAsString(config);
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private static ObjectNode defaults() {
+        try (InputStream in = ConfigLoader.class.getResourceAsStream("/medqa-defaults.yaml")) {
+            return (ObjectNode) YAML.readTree(in);
+        } catch (IOException | NullPointerException e) {
+            throw new IllegalStateException("medqa-defaults.yaml is missing from the build", e);
+        }
+    }
+
+    /** Copies {@code user} over {@code base}; every key must exist in the defaults. */
+    private static void merge(ObjectNode base, ObjectNode user, String prefix, String source) {
+        for (Iterator<Map.Entry<String, JsonNode>> it = user.fields(); it.hasNext(); ) {
+            Map.Entry<String, JsonNode> e = it.next();
+            String key = prefix + e.getKey();
+            JsonNode known = base.get(e.getKey());
+            if (known == null) {
+                throw new MedqaException(ExitCodes.DATA, source + ": unknown key " + key + " (known here: "
+                        + fieldNames(base) + ")");
+            }
+            if (known.isObject()) {
+                if (!e.getValue().isObject()) {
+                    throw new MedqaException(ExitCodes.DATA, source + ": key " + key
+                            + " must be a mapping with keys " + fieldNames((ObjectNode) known));
+                }
+                merge((ObjectNode) known, (ObjectNode) e.getValue(), key + ".", source);
+            } else {
+                if (e.getValue().isObject()) {
+                    throw new MedqaException(ExitCodes.DATA, source + ": key " + key + " must be a value, not a mapping");
+                }
+                base.set(e.getKey(), e.getValue());
+            }
+        }
+    }
+
+    private static void applyOverride(ObjectNode tree, String override) {
+        int eq = override.indexOf('=');
+        if (eq <= 0) {
+            throw new MedqaException(ExitCodes.USAGE, "--set " + override + ": expected KEY=VALUE, e.g. train.lr=1e-4");
+        }
+        String key = override.substring(0, eq).trim();
+        String text = override.substring(eq + 1);
+        JsonNode value;
+        try {
+            value = text.isEmpty() ? NullNode.getInstance() : YAML.readTree(text);
+        } catch (IOException e) {
+            throw new MedqaException(ExitCodes.USAGE, "--set " + key + ": not a YAML value: " + text);
+        }
+        if (value == null || value.isMissingNode()) {
+            value = NullNode.getInstance();
+        }
+        String[] parts = key.split("\\.");
+        ObjectNode node = tree;
+        for (int i = 0; i < parts.length; i++) {
+            JsonNode child = node.get(parts[i]);
+            String soFar = String.join(".", java.util.Arrays.copyOf(parts, i + 1));
+            if (child == null) {
+                throw new MedqaException(ExitCodes.USAGE, "--set " + key + ": unknown key " + soFar
+                        + " (known here: " + fieldNames(node) + ")");
+            }
+            if (i == parts.length - 1) {
+                if (child.isObject()) {
+                    throw new MedqaException(ExitCodes.USAGE, "--set " + key + ": is a section; set one of its keys: "
+                            + fieldNames((ObjectNode) child));
+                }
+                node.set(parts[i], value);
+            } else {
+                if (!child.isObject()) {
+                    throw new MedqaException(ExitCodes.USAGE, "--set " + key + ": " + soFar + " is a value, not a section");
+                }
+                node = (ObjectNode) child;
+            }
+        }
+    }
+
+    private static String fieldNames(ObjectNode node) {
+        return String.join(", ", (Iterable<String>) node::fieldNames);
+    }
+
+    private static String path(JsonMappingException e) {
+        return e.getPath().stream()
+                .map(r -> r.getFieldName() != null ? r.getFieldName() : "[" + r.getIndex() + "]")
+                .collect(Collectors.joining(".")).replace(".[", "[");
+    }
+
+    private static String describe(Class<?> type) {
+        if (type == null) {
+            return "another type";
+        }
+        if (type == int.class || type == Integer.class || type == long.class || type == Long.class) {
+            return "an integer";
+        }
+        if (type == double.class || type == Double.class) {
+            return "a number";
+        }
+        if (type == boolean.class || type == Boolean.class) {
+            return "true or false";
+        }
+        if (List.class.isAssignableFrom(type)) {
+            return "a list";
+        }
+        return type == String.class ? "a string" : "a " + type.getSimpleName();
+    }
+
+    private static String firstLine(String message) {
+        if (message == null) {
+            return "unknown error";
+        }
+        int nl = message.indexOf('\n');
+        return nl < 0 ? message : message.substring(0, nl);
+    }
+}

@@ -1,0 +1,114 @@
+package io.medqa.data;
+
+import com.fasterxml.jackson.databind.JsonNode;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The two supported JSONL layouts.
+ * <ul>
+ *   <li>MedMCQA: question, opa, opb, opc, opd, cop (1-based in the original release, 0-based in the
+ *       Hugging Face export, -1 where the label is hidden), exp, subject_name, id.</li>
+ *   <li>MedQA (USMLE): question, options {"A": ..., "B": ...} (4 or 5), answer_idx (a letter),
+ *       meta_info.</li>
+ * </ul>
+ */
+public enum McqFormat {
+    MEDMCQA, MEDQA;
+
+    /** The layout a JSON line has, or null when it is neither. */
+    public static McqFormat detect(JsonNode row) {
+        if (row.has("opa") && row.has("cop")) {
+            return MEDMCQA;
+        }
+        if (row.has("options") && row.has("answer_idx")) {
+            return MEDQA;
+        }
+        return null;
+    }
+
+    /** Thrown with a message that the reader prefixes with FILE:LINE. */
+    static final class RowException extends RuntimeException {
+        RowException(String message) {
+            super(message);
+        }
+    }
+
+    /**
+     * @param copBase 0 or 1 for MedMCQA; ignored for MedQA
+     */
+    McqSample parse(JsonNode row, int copBase, String source, long line) {
+        String question = text(row, "question", true);
+        if (question.isBlank()) {
+            throw new RowException("field question is empty");
+        }
+        if (this == MEDMCQA) {
+            List<String> options = new ArrayList<>();
+            for (String key : new String[] {"opa", "opb", "opc", "opd"}) {
+                options.add(text(row, key, true));
+            }
+            JsonNode cop = row.get("cop");
+            if (cop == null || !cop.isIntegralNumber()) {
+                throw new RowException("field cop is " + (cop == null ? "missing" : "not an integer: " + cop));
+            }
+            int answer = cop.asInt() - copBase;
+            if (answer < 0 || answer >= 4) {
+                throw new RowException("cop " + cop.asInt() + " is out of range for " + copBase + "-based answers ("
+                        + copBase + ".." + (copBase + 3) + ")" + (cop.asInt() == -1 ? "; the label is hidden" : ""));
+            }
+            String id = row.hasNonNull("id") ? row.get("id").asText() : source + ":" + line;
+            return new McqSample(id, question, options, answer, blankToNull(text(row, "exp", false)),
+                    blankToNull(text(row, "subject_name", false)), source + ":" + line);
+        }
+        JsonNode opts = row.get("options");
+        if (opts == null || !opts.isObject()) {
+            throw new RowException("field options is " + (opts == null ? "missing" : "not an object of lettered options"));
+        }
+        List<String> options = new ArrayList<>();
+        for (int i = 0; i < McqSample.LETTERS.length(); i++) {
+            String letter = String.valueOf(McqSample.LETTERS.charAt(i));
+            if (!opts.has(letter)) {
+                break;
+            }
+            options.add(opts.get(letter).asText());
+        }
+        if (options.size() < 2 || options.size() != opts.size()) {
+            throw new RowException("options must be lettered A, B, C, ... without gaps, got " + opts.size()
+                    + " keys " + fieldNames(opts));
+        }
+        String letter = text(row, "answer_idx", true).trim();
+        int answer = letter.length() == 1 ? McqSample.LETTERS.indexOf(letter.charAt(0)) : -1;
+        if (answer < 0 || answer >= options.size()) {
+            throw new RowException("answer_idx \"" + letter + "\" is not one of the option letters "
+                    + McqSample.LETTERS.substring(0, options.size()));
+        }
+        String id = row.hasNonNull("id") ? row.get("id").asText() : source + ":" + line;
+        return new McqSample(id, question, options, answer, null, blankToNull(text(row, "meta_info", false)),
+                source + ":" + line);
+    }
+
+    private static String text(JsonNode row, String key, boolean required) {
+        JsonNode n = row.get(key);
+        if (n == null || n.isNull()) {
+            if (required) {
+                throw new RowException("field " + key + " is missing");
+            }
+            return null;
+        }
+        if (!n.isValueNode()) {
+            throw new RowException("field " + key + " is not text");
+        }
+        return n.asText();
+    }
+
+    private static String blankToNull(String s) {
+        return s == null || s.isBlank() ? null : s;
+    }
+
+    private static String fieldNames(JsonNode node) {
+        List<String> names = new ArrayList<>();
+        node.fieldNames().forEachRemaining(names::add);
+        return names.toString();
+    }
+}

@@ -1,0 +1,276 @@
+package io.medqa.data;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.medqa.ExitCodes;
+import io.medqa.MedqaException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.FileSystems;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.PathMatcher;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.List;
+import java.util.NoSuchElementException;
+import java.util.stream.Stream;
+
+/**
+ * Reads MedMCQA or MedQA JSONL one line at a time; a file is never held in memory. A bad line stops
+ * the read with "FILE:LINE: what is wrong" (exit code 65) unless errors are skipped, in which case it is
+ * counted and logged.
+ */
+public final class McqReader {
+
+    private static final Logger LOG = LoggerFactory.getLogger(McqReader.class);
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    /** Files, their layout and MedMCQA's cop base, settled before the first sample is read. */
+    public record Source(List<Path> files, McqFormat format, int copBase, boolean skipErrors, String note) {}
+
+    private McqReader() {}
+
+    /** A file path, or a glob such as {@code data/medmcqa/*.jsonl} (matches sorted by name). */
+    public static List<Path> expand(String spec) {
+        if (!spec.contains("*") && !spec.contains("?") && !spec.contains("[")) {
+            Path p = Path.of(spec);
+            if (!Files.isRegularFile(p)) {
+                throw new MedqaException(ExitCodes.NO_INPUT, spec + ": file not found");
+            }
+            return List.of(p);
+        }
+        Path pattern = Path.of(spec);
+        Path dir = pattern.getParent() == null ? Path.of(".") : pattern.getParent();
+        PathMatcher matcher = FileSystems.getDefault().getPathMatcher("glob:" + pattern.getFileName());
+        List<Path> files;
+        try (Stream<Path> list = Files.list(dir)) {
+            files = list.filter(f -> matcher.matches(f.getFileName()) && Files.isRegularFile(f)).sorted().toList();
+        } catch (IOException e) {
+            throw new MedqaException(ExitCodes.NO_INPUT, spec + ": cannot list " + dir + ": " + e.getMessage());
+        }
+        if (files.isEmpty()) {
+            throw new MedqaException(ExitCodes.NO_INPUT, spec + ": no file matches");
+        }
+        return files;
+    }
+
+    /**
+     * Settles the layout (from the first line when {@code format} is auto) and, for MedMCQA with
+     * {@code copBase} auto, the cop base from the values present: a 0 or -1 means 0-based, a 4 means
+     * 1-based; a file with neither cannot be told and must say.
+     */
+    public static Source resolve(String spec, String format, String copBase, boolean skipErrors) {
+        List<Path> files = expand(spec);
+        McqFormat fmt = switch (format) {
+            case "medmcqa" -> McqFormat.MEDMCQA;
+            case "medqa" -> McqFormat.MEDQA;
+            default -> detectFormat(files);
+        };
+        String note = "format " + fmt.name().toLowerCase() + (format.equals("auto") ? " (detected)" : "");
+        int base = 0;
+        if (fmt == McqFormat.MEDMCQA) {
+            if (copBase.equals("auto")) {
+                base = detectCopBase(files);
+                note += ", cop " + base + "-based (detected: "
+                        + (base == 1 ? "a cop of 4 is present" : "a cop of 0 or -1 is present") + ")";
+            } else {
+                base = Integer.parseInt(copBase);
+                note += ", cop " + base + "-based (data.cop_base)";
+            }
+        }
+        return new Source(files, fmt, base, skipErrors, note);
+    }
+
+    private static McqFormat detectFormat(List<Path> files) {
+        for (Path f : files) {
+            try (BufferedReader r = Files.newBufferedReader(f, StandardCharsets.UTF_8)) {
+                String line;
+                long n = 0;
+                while ((line = r.readLine()) != null) {
+                    n++;
+                    if (line.isBlank()) {
+                        continue;
+                    }
+                    JsonNode row = parseLine(f, n, line);
+                    McqFormat fmt = McqFormat.detect(row);
+                    if (fmt == null) {
+                        throw new MedqaException(ExitCodes.DATA, f + ":" + n + ": neither MedMCQA (opa..opd, cop) "
+                                + "nor MedQA (options, answer_idx); set data.format");
+                    }
+                    return fmt;
+                }
+            } catch (IOException e) {
+                throw new MedqaException(ExitCodes.NO_INPUT, f + ": cannot read: " + e.getMessage());
+            }
+        }
+        throw new MedqaException(ExitCodes.DATA, files.get(0) + ": the dataset is empty");
+    }
+
+    private static int detectCopBase(List<Path> files) {
+        boolean zero = false;
+        boolean four = false;
+        for (Path f : files) {
+            try (BufferedReader r = Files.newBufferedReader(f, StandardCharsets.UTF_8)) {
+                String line;
+                while ((line = r.readLine()) != null) {
+                    // A cheap scan: full parsing and its errors come with the real read.
+                    int i = line.indexOf("\"cop\"");
+                    if (i < 0) {
+                        continue;
+                    }
+                    int j = line.indexOf(':', i) + 1;
+                    while (j > 0 && j < line.length() && line.charAt(j) == ' ') {
+                        j++;
+                    }
+                    if (j <= 0 || j >= line.length()) {
+                        continue;
+                    }
+                    zero |= line.startsWith("0", j) && !Character.isDigit(charAt(line, j + 1)) || line.startsWith("-1", j);
+                    four |= line.startsWith("4", j) && !Character.isDigit(charAt(line, j + 1));
+                }
+            } catch (IOException e) {
+                throw new MedqaException(ExitCodes.NO_INPUT, f + ": cannot read: " + e.getMessage());
+            }
+        }
+        if (zero && four) {
+            throw new MedqaException(ExitCodes.DATA, files.get(0) + ": cop takes both 0 and 4, so it is neither "
+                    + "0- nor 1-based; check the file or set data.cop_base");
+        }
+        if (!zero && !four) {
+            throw new MedqaException(ExitCodes.DATA, files.get(0) + ": cannot tell whether cop is 0-based "
+                    + "(Hugging Face export) or 1-based (original release): no cop of 0 or 4; set data.cop_base");
+        }
+        return four ? 1 : 0;
+    }
+
+    private static char charAt(String s, int i) {
+        return i < s.length() ? s.charAt(i) : ' ';
+    }
+
+    static JsonNode parseLine(Path file, long line, String text) {
+        try {
+            JsonNode row = JSON.readTree(text);
+            if (row == null || !row.isObject()) {
+                throw new MedqaException(ExitCodes.DATA, file + ":" + line + ": not a JSON object");
+            }
+            return row;
+        } catch (JsonProcessingException e) {
+            throw new MedqaException(ExitCodes.DATA, file + ":" + line + ": malformed JSON: "
+                    + e.getOriginalMessage().lines().findFirst().orElse(""));
+        }
+    }
+
+    /** Opens a lazy pass over the source's samples, in file order. */
+    public static Samples open(Source source) {
+        return new Samples(source);
+    }
+
+    /** An iterator over samples, counting what was skipped; close it to release the file. */
+    public static final class Samples implements Iterator<McqSample>, AutoCloseable {
+        private final Source source;
+        private int fileIndex = -1;
+        private BufferedReader reader;
+        private long line;
+        private McqSample next;
+        private long skipped;
+
+        Samples(Source source) {
+            this.source = source;
+        }
+
+        public long skipped() {
+            return skipped;
+        }
+
+        @Override
+        public boolean hasNext() {
+            while (next == null) {
+                try {
+                    if (reader == null) {
+                        if (++fileIndex >= source.files().size()) {
+                            return false;
+                        }
+                        reader = Files.newBufferedReader(source.files().get(fileIndex), StandardCharsets.UTF_8);
+                        line = 0;
+                    }
+                    String text = reader.readLine();
+                    if (text == null) {
+                        reader.close();
+                        reader = null;
+                        continue;
+                    }
+                    line++;
+                    if (!text.isBlank()) {
+                        next = parse(text);
+                    }
+                } catch (NoSuchFileException e) {
+                    throw new MedqaException(ExitCodes.NO_INPUT, e.getFile() + ": file not found");
+                } catch (IOException e) {
+                    throw new UncheckedIOException(e);
+                }
+            }
+            return true;
+        }
+
+        private McqSample parse(String text) {
+            Path file = source.files().get(fileIndex);
+            try {
+                JsonNode row = parseLine(file, line, text);
+                return source.format().parse(row, source.copBase(), file.toString(), line);
+            } catch (McqFormat.RowException e) {
+                return fail(file + ":" + line + ": " + e.getMessage());
+            } catch (MedqaException e) {
+                return fail(e.getMessage());
+            }
+        }
+
+        private McqSample fail(String message) {
+            if (!source.skipErrors()) {
+                throw new MedqaException(ExitCodes.DATA, message);
+            }
+            skipped++;
+            if (skipped <= 10) {
+                LOG.warn("skipped {}", message);
+            }
+            return null;
+        }
+
+        @Override
+        public McqSample next() {
+            if (!hasNext()) {
+                throw new NoSuchElementException();
+            }
+            McqSample s = next;
+            next = null;
+            return s;
+        }
+
+        @Override
+        public void close() {
+            if (reader != null) {
+                try {
+                    reader.close();
+                } catch (IOException ignored) {
+                    // read-only
+                }
+            }
+        }
+    }
+
+    /** Every sample of the source, for small files and tests. */
+    public static List<McqSample> readAll(Source source) {
+        List<McqSample> out = new ArrayList<>();
+        try (Samples s = open(source)) {
+            s.forEachRemaining(out::add);
+        }
+        return out;
+    }
+}

@@ -1,0 +1,2 @@
+/** Multiple-choice datasets: streaming JSONL readers, the prompt format, shuffling and batching. */
+package io.medqa.data;

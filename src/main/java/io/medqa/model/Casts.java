@@ -1,0 +1,32 @@
+package io.medqa.model;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.pytorch.engine.PtNDArray;
+import ai.djl.pytorch.jni.JniUtils;
+
+/**
+ * dtype changes that keep the autograd graph. DJL 0.35.1's {@code toType} runs torch's {@code to}
+ * under a NoGradGuard, so its result is cut from the graph: a cast in the forward pass (fp16
+ * activations to fp32 for RMSNorm and softmax, fp32 LoRA matrices to fp16) would stop every gradient
+ * behind it. torch's {@code cumprod(x, dim, dtype)} casts as its first step and is differentiable; over
+ * a new axis of size 1 it is the identity, so it serves as a differentiable cast.
+ */
+public final class Casts {
+
+    private Casts() {}
+
+    /** {@code x} as {@code type}, differentiably; {@code x} itself when it already is. */
+    public static NDArray to(NDArray x, DataType type) {
+        if (x.getDataType() == type) {
+            return x;
+        }
+        int axis = x.getShape().dimension();
+        return JniUtils.cumProd((PtNDArray) x.expandDims(axis), axis, type).squeeze(axis);
+    }
+
+    /** fp16 widened to fp32 (norms, softmax, losses); fp32 and fp64 unchanged. */
+    public static NDArray atLeastFp32(NDArray x) {
+        return x.getDataType() == DataType.FLOAT16 ? to(x, DataType.FLOAT32) : x;
+    }
+}

@@ -1,0 +1,372 @@
+package io.medqa.train;
+
+import ai.djl.Device;
+import ai.djl.engine.Engine;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.pytorch.engine.PtNDArray;
+import ai.djl.pytorch.jni.JniUtils;
+import ai.djl.training.GradientCollector;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.medqa.ExitCodes;
+import io.medqa.MedqaException;
+import io.medqa.Version;
+import io.medqa.config.ConfigLoader;
+import io.medqa.config.TrainConfig;
+import io.medqa.data.MicroBatch;
+import io.medqa.data.TrainData;
+import io.medqa.io.AtomicFiles;
+import io.medqa.lora.LoraAdapter;
+import io.medqa.model.Checkpoint;
+import io.medqa.model.Devices;
+import io.medqa.model.Qwen3Model;
+import io.medqa.model.QwenTokenizer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+/**
+ * LoRA fine-tuning of a Qwen3 model: setup, the loop, checkpoints, final outputs.
+ *
+ * <p>One optimizer step: learning rate for the step; grad_accum_steps micro-batches, each forward +
+ * backward of (sum of answer-token NLL) * loss_scale / (answer tokens in the whole step), so the
+ * gradient is that of the mean over the step's answer tokens; one host read of the loss and the global
+ * gradient norm; skip on inf/NaN (fp16); clip to max_grad_norm; AdamW; zero the gradients.
+ */
+public final class Trainer {
+
+    private static final Logger LOG = LoggerFactory.getLogger(Trainer.class);
+
+    /** What the console shows; the CLI draws the progress bar from these. */
+    public interface Listener {
+        void started(int firstStep, int totalSteps, String summary);
+
+        void step(StepRecord record);
+
+        void evaluated(int step, double loss);
+
+        void finished();
+    }
+
+    public record StepRecord(int step, int totalSteps, double loss, double lr, double gradNorm, double lossScale,
+                             boolean skipped, long tokens, double tokensPerSecond, double elapsedSeconds) {}
+
+    public record Result(int steps, double finalLoss, long skippedSteps, boolean interrupted, Path outputDir) {}
+
+    private final TrainConfig config;
+    private final ObjectNode resolvedTree;
+    private final Path resumeFrom;
+    private final Listener listener;
+    private final AtomicBoolean stopRequested;
+
+    /**
+     * @param resumeFrom a checkpoint folder, or null to start afresh
+     * @param stopRequested set (by Ctrl-C) to save a checkpoint and stop at the next step boundary
+     */
+    public Trainer(TrainConfig config, ObjectNode resolvedTree, Path resumeFrom, Listener listener,
+                   AtomicBoolean stopRequested) {
+        this.config = config;
+        this.resolvedTree = resolvedTree;
+        this.resumeFrom = resumeFrom;
+        this.listener = listener;
+        this.stopRequested = stopRequested;
+    }
+
+    public Result run() throws IOException {
+        TrainConfig.Train t = config.train();
+        Path out = Path.of(config.output().dir());
+        Files.createDirectories(out);
+        Path modelDir = Path.of(config.model().path());
+        String configYaml = ConfigLoader.toYaml(config);
+        AtomicFiles.writeString(out.resolve("config.yaml"), configYaml);
+        LOG.info("resolved config:\n{}", configYaml);
+
+        Device device = Devices.resolve(config.device());
+        DataType dtype = switch (t.precision()) {
+            case "fp32" -> DataType.FLOAT32;
+            case "fp16" -> DataType.FLOAT16;
+            default -> throw new MedqaException(ExitCodes.DATA, "key train.precision: bf16 is not available: "
+                    + "DJL 0.35.1 aborts the JVM on bfloat16 tensors; use fp16 (with loss scaling) or fp32");
+        };
+        if (dtype == DataType.FLOAT16 && !device.isGpu()) {
+            LOG.warn("train.precision fp16 on the CPU is several times slower than fp32; consider --set train.precision=fp32");
+        }
+
+        try (QwenTokenizer tokenizer = QwenTokenizer.load(modelDir)) {
+            // The data is read and validated in full before the model is loaded: a bad line fails fast.
+            TrainData data = new TrainData(config.data().train(), config.data(), tokenizer, t.seed());
+            TrainData.Summary summary = data.summary();
+            List<MicroBatch> validation = validationBatches(tokenizer);
+            int perStep = t.microBatchSize() * t.gradAccumSteps();
+            int stepsPerEpoch = (int) ((summary.samples() + perStep - 1) / perStep);
+            int totalSteps = t.maxSteps() > 0 ? t.maxSteps() : stepsPerEpoch * t.epochs();
+            String dataLine = String.format(Locale.ROOT,
+                    "data: %d samples from %s (%s); %d lines skipped as errors, %d truncated, %d skipped as longer "
+                            + "than %d tokens; %d steps of %d samples",
+                    summary.samples(), config.data().train(), summary.note(), summary.skippedErrors(),
+                    summary.truncated(), summary.skippedOverlong(), config.data().maxSeqLen(), totalSteps, perStep);
+            LOG.info(dataLine);
+
+            Checkpoints.Loaded resumed = resumeFrom == null ? null : Checkpoints.load(resumeFrom);
+            String configSha = RunInfo.sha256(configYaml);
+            if (resumed != null && !configSha.equals(resumed.state().configSha256())) {
+                LOG.warn("the config differs from the one {} was trained with; continuing with the new one", resumeFrom);
+            }
+            ObjectNode run = startRunJson(device, dtype, data, modelDir, configSha, summary);
+
+            try (Qwen3Model model = Qwen3Model.load(modelDir, device, dtype);
+                 LoraAdapter adapter = LoraAdapter.inject(model, config.lora(), t.seed(),
+                         resumed == null ? null : resumed.adapter());
+                 AdamW optimizer = new AdamW(params(adapter), t.adamBeta1(), t.adamBeta2(), t.adamEpsilon(),
+                         t.weightDecay())) {
+                long trainable = adapter.trainableParameters();
+                long total = model.parameterCount() + trainable;
+                String counts = String.format(Locale.ROOT, "trainable params: %,d || all params: %,d || trainable%%: %.4f",
+                        trainable, total, 100.0 * trainable / total);
+                LOG.info(counts);
+                run.put("trainable_parameters", trainable).put("total_parameters", total);
+
+                LossScaler scaler = new LossScaler(dtype == DataType.FLOAT16, t.lossScaleInit(), t.lossScaleGrowthInterval());
+                int firstStep = 1;
+                int epoch = 0;
+                long consumed = 0;
+                long tokensSeen = 0;
+                if (resumed != null) {
+                    TrainerState s = resumed.state();
+                    optimizer.restore(resumed.optimizer(), s.adamSteps());
+                    scaler.restore(s.lossScale(), s.cleanSteps(), s.skippedSteps());
+                    firstStep = s.step() + 1;
+                    epoch = s.epoch();
+                    consumed = s.consumed();
+                    tokensSeen = s.tokensSeen();
+                    LOG.info("resumed from {} at step {}", resumeFrom, s.step());
+                }
+                LrSchedule schedule = LrSchedule.of(t.scheduler(), t.lr(), totalSteps, t.warmupRatio());
+                listener.started(firstStep, totalSteps, counts + "\n" + dataLine);
+
+                Engine engine = Devices.engine();
+                double lastLoss = Double.NaN;
+                int step = firstStep - 1;
+                boolean interrupted = false;
+                long startNanos = System.nanoTime();
+                try (Metrics metrics = new Metrics(out, firstStep - 1)) {
+                    TrainData.Epoch stream = data.epoch(epoch, consumed);
+                    try {
+                        while (step < totalSteps) {
+                            if (stopRequested.get()) {
+                                interrupted = true;
+                                break;
+                            }
+                            List<MicroBatch> batches = stream.take(perStep, t.microBatchSize());
+                            if (batches.isEmpty()) { // epoch boundary
+                                stream.close();
+                                stream = data.epoch(++epoch, 0);
+                                continue;
+                            }
+                            step++;
+                            long t0 = System.nanoTime();
+                            double lr = schedule.lr(step - 1);
+                            // Dropout masks depend only on (seed, step): a resumed run draws the same ones.
+                            engine.setRandomSeed((int) (t.seed() + step));
+                            double scale = scaler.scale();
+                            double[] lossAndNorm = forwardBackward(model, adapter, batches, scale);
+                            int targets = batches.stream().mapToInt(MicroBatch::targetCount).sum();
+                            double loss = lossAndNorm[0] / targets;
+                            double gradNorm = lossAndNorm[1] / scale;
+                            boolean stepped = scaler.update(lossAndNorm[1]);
+                            if (stepped) {
+                                double clip = t.maxGradNorm() > 0 ? Math.min(1.0, t.maxGradNorm() / (gradNorm + 1e-6)) : 1.0;
+                                optimizer.step(lr, clip / scale);
+                            } else {
+                                LOG.warn("step {}: gradients overflowed at loss scale {}; step skipped, scale now {}",
+                                        step, scale, scaler.scale());
+                            }
+                            zeroGradients(adapter);
+                            long tokens = batches.stream().mapToLong(MicroBatch::tokens).sum();
+                            tokensSeen += tokens;
+                            double seconds = (System.nanoTime() - t0) / 1e9;
+                            lastLoss = loss;
+                            StepRecord rec = new StepRecord(step, totalSteps, loss, lr, gradNorm, scale, !stepped,
+                                    tokens, tokens / seconds, (System.nanoTime() - startNanos) / 1e9);
+                            metrics.write(stepRecord(metrics, rec, epoch, stream.consumed(), summary.samples()));
+                            listener.step(rec);
+
+                            if (t.saveSteps() > 0 && step % t.saveSteps() == 0 && step < totalSteps) {
+                                saveCheckpoint(out, step, totalSteps, epoch, stream.consumed(), scaler, optimizer,
+                                        adapter, tokensSeen, configSha, modelDir);
+                                metrics.writeCurve();
+                            }
+                            if (validation != null && t.evalSteps() > 0 && step % t.evalSteps() == 0) {
+                                evaluate(model, validation, step, metrics);
+                            }
+                        }
+                        if (interrupted) {
+                            Path ckpt = saveCheckpoint(out, step, totalSteps, epoch, stream.consumed(), scaler, optimizer,
+                                    adapter, tokensSeen, configSha, modelDir);
+                            LOG.warn("interrupted: saved {}; continue with --resume", ckpt);
+                        } else if (validation != null && t.evalSteps() > 0 && step % t.evalSteps() != 0) {
+                            evaluate(model, validation, step, metrics);
+                        }
+                    } finally {
+                        stream.close();
+                    }
+                    metrics.writeCurve();
+                }
+                if (!interrupted) {
+                    adapter.save(out, modelDir.toString());
+                }
+                listener.finished();
+                run.put("finished", Instant.now().toString())
+                        .put("status", interrupted ? "interrupted" : "completed")
+                        .put("steps", step)
+                        .put("skipped_steps", scaler.skippedSteps())
+                        .put("tokens", tokensSeen)
+                        .put("final_loss", lastLoss);
+                writeRunJson(out, run);
+                return new Result(step, lastLoss, scaler.skippedSteps(), interrupted, out);
+            }
+        }
+    }
+
+    /**
+     * Forward and backward over a step's micro-batches; gradients accumulate in the LoRA matrices.
+     *
+     * @return {sum of answer-token NLL, global L2 norm of the (scaled) gradients}, read in one sync
+     */
+    private double[] forwardBackward(Qwen3Model model, LoraAdapter adapter, List<MicroBatch> batches, double scale) {
+        int targets = batches.stream().mapToInt(MicroBatch::targetCount).sum();
+        Engine engine = Devices.engine();
+        try (NDManager stepManager = model.manager().newSubManager()) {
+            NDList losses = new NDList();
+            for (MicroBatch mb : batches) {
+                try (NDManager sub = stepManager.newSubManager(); NDScope scope = new NDScope()) {
+                    scope.suppressNotUsedWarning();
+                    try (GradientCollector collector = engine.newGradientCollector()) {
+                        NDArray nll = LossFunctions.answerNll(model, sub, mb, true);
+                        collector.backward(nll.mul(scale / targets));
+                        NDArray kept = nll.stopGradient();
+                        NDScope.unregister(kept);
+                        kept.attach(stepManager);
+                        losses.add(kept);
+                    }
+                }
+            }
+            try (NDScope scope = new NDScope()) {
+                scope.suppressNotUsedWarning();
+                NDList squares = new NDList();
+                for (LoraAdapter.Param p : adapter.params()) {
+                    try (NDArray g = p.array().getGradient()) {
+                        squares.add(g.square().sum().toType(DataType.FLOAT32, false));
+                    }
+                }
+                NDArray lossSum = NDArrays.stack(losses).sum();
+                NDArray sumSq = NDArrays.stack(squares).sum();
+                float[] host = NDArrays.stack(new NDList(lossSum, sumSq)).toFloatArray();
+                return new double[] {host[0], Math.sqrt(host[1])};
+            }
+        }
+    }
+
+    private static void zeroGradients(LoraAdapter adapter) {
+        for (LoraAdapter.Param p : adapter.params()) {
+            JniUtils.zeroGrad((PtNDArray) p.array());
+        }
+    }
+
+    private static List<NDArray> params(LoraAdapter adapter) {
+        List<NDArray> out = new ArrayList<>();
+        adapter.params().forEach(p -> out.add(p.array()));
+        return out;
+    }
+
+    /** The first eval_max_samples validation samples, in file order, batched once. */
+    private List<MicroBatch> validationBatches(QwenTokenizer tokenizer) {
+        TrainConfig.Data d = config.data();
+        if (d.validation() == null || config.train().evalSteps() <= 0) {
+            return null;
+        }
+        TrainConfig.Data evalData = new TrainConfig.Data(d.validation(), null, null, d.format(), d.copBase(),
+                d.evalMaxSamples(), d.maxSeqLen(), d.overlong(), 1, d.onError(), d.evalMaxSamples());
+        TrainData data = new TrainData(d.validation(), evalData, tokenizer, 0);
+        try (TrainData.Epoch e = data.epoch(0, 0)) {
+            return e.take(Integer.MAX_VALUE, config.train().microBatchSize());
+        }
+    }
+
+    private void evaluate(Qwen3Model model, List<MicroBatch> batches, int step, Metrics metrics) {
+        double loss = LossFunctions.meanAnswerNll(model, batches);
+        int tokens = batches.stream().mapToInt(MicroBatch::targetCount).sum();
+        ObjectNode rec = metrics.record().put("step", step).put("eval_loss", loss).put("eval_tokens", tokens);
+        metrics.write(rec);
+        listener.evaluated(step, loss);
+        LOG.info("step {}: eval_loss {}", step, String.format(Locale.ROOT, "%.4f", loss));
+    }
+
+    private Path saveCheckpoint(Path out, int step, int totalSteps, int epoch, long consumed, LossScaler scaler,
+                                AdamW optimizer, LoraAdapter adapter, long tokensSeen, String configSha, Path modelDir) {
+        TrainerState state = new TrainerState(step, totalSteps, epoch, consumed, config.train().seed(), scaler.scale(),
+                scaler.cleanSteps(), scaler.skippedSteps(), optimizer.stepCount(), tokensSeen, configSha);
+        Path dir = Checkpoints.save(out, state, adapter, optimizer, modelDir.toString(), config.train().saveTotalLimit());
+        LOG.info("saved {}", dir);
+        return dir;
+    }
+
+    private static ObjectNode stepRecord(Metrics metrics, StepRecord r, int epoch, long consumed, long samples) {
+        return metrics.record()
+                .put("step", r.step())
+                .put("epoch", epoch + (double) consumed / samples)
+                .put("loss", r.loss())
+                .put("lr", r.lr())
+                .put("grad_norm", r.gradNorm())
+                .put("loss_scale", r.lossScale())
+                .put("skipped", r.skipped())
+                .put("tokens", r.tokens())
+                .put("tokens_per_s", r.tokensPerSecond())
+                .put("elapsed_s", r.elapsedSeconds());
+    }
+
+    private ObjectNode startRunJson(Device device, DataType dtype, TrainData data, Path modelDir, String configSha,
+                                    TrainData.Summary summary) {
+        ObjectNode run = new ObjectMapper().createObjectNode();
+        run.put("medqa_version", Version.get());
+        run.put("started", Instant.now().toString());
+        run.put("status", "running");
+        run.put("device", device.toString());
+        run.put("dtype", dtype.toString());
+        run.put("config_sha256", configSha);
+        run.put("resumed_from", resumeFrom == null ? null : resumeFrom.toString());
+        RunInfo.hashes(run.putObject("data_sha256"), data.source().files());
+        ObjectNode base = run.putObject("base_model");
+        base.put("path", modelDir.toString());
+        List<Path> files = new ArrayList<>(Checkpoint.weightFiles(modelDir));
+        files.add(modelDir.resolve("config.json"));
+        files.add(modelDir.resolve("tokenizer.json"));
+        RunInfo.hashes(base.putObject("sha256"), files);
+        run.putObject("data_summary")
+                .put("samples", summary.samples())
+                .put("skipped_errors", summary.skippedErrors())
+                .put("truncated", summary.truncated())
+                .put("skipped_overlong", summary.skippedOverlong())
+                .put("note", summary.note());
+        run.set("config", resolvedTree);
+        writeRunJson(Path.of(config.output().dir()), run);
+        return run;
+    }
+
+    private static void writeRunJson(Path out, ObjectNode run) {
+        AtomicFiles.writeString(out.resolve("run.json"), run.toPrettyString() + "\n");
+    }
+}
