@@ -105,4 +105,26 @@ class CliTest {
         assertEquals(2, device.code());
         assertFalse(device.err().contains("\tat "));
     }
+
+    @Test
+    void trainRunsFromTheCommandLineAndReportsBadLines() throws Exception {
+        io.medqa.testing.TinyRun run = new io.medqa.testing.TinyRun(tmp, 24);
+        java.util.List<String> args = new java.util.ArrayList<>(java.util.List.of("train", "--config", "configs/qwen3-lora.yaml"));
+        for (String o : run.overrides("train.max_steps=2")) {
+            args.add("--set");
+            args.add(o);
+        }
+        Run r = run(args.toArray(String[]::new));
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("trained 2 steps"), r.out());
+        assertTrue(r.err().contains("trainable params: "), r.err());
+        assertTrue(Files.exists(run.output.resolve("adapter_model.safetensors")));
+        assertTrue(Files.readString(run.output.resolve("train.log")).contains("resolved config"));
+
+        Files.writeString(run.train, Files.readString(run.train) + "{\"question\": \"broken\"\n");
+        Run bad = run(args.toArray(String[]::new));
+        assertEquals(65, bad.code());
+        assertTrue(bad.err().contains("medqa: error: " + run.train + ":25: malformed JSON"), bad.err());
+        assertFalse(bad.err().contains("\tat "));
+    }
 }

@@ -1,0 +1,99 @@
+package io.medqa.config;
+
+import io.medqa.ExitCodes;
+import io.medqa.MedqaException;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class ConfigLoaderTest {
+
+    @TempDir
+    Path tmp;
+
+    private Path yaml(String text) {
+        Path f = tmp.resolve("c.yaml");
+        try {
+            Files.writeString(f, text);
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+        return f;
+    }
+
+    private static void fails(String expected, int code, Runnable r) {
+        MedqaException e = assertThrows(MedqaException.class, r::run);
+        assertEquals(code, e.exitCode(), e.getMessage());
+        assertTrue(e.getMessage().contains(expected), e.getMessage());
+    }
+
+    @Test
+    void theShippedConfigIsTheReferenceRecipe() {
+        TrainConfig c = ConfigLoader.load(Path.of("configs/qwen3-lora.yaml"), List.of());
+        assertEquals(2000, c.data().maxSamples());
+        assertEquals(List.of("q_proj", "k_proj", "v_proj", "o_proj"), c.lora().targetModules());
+        assertEquals("fp16", c.train().precision());
+        assertEquals(4, c.train().microBatchSize());
+        assertEquals(4, c.train().gradAccumSteps());
+        assertEquals("cosine", c.train().scheduler());
+        assertTrue(c.train().warmupRatio() > 0);
+        assertEquals(2e-4, c.train().lr());
+        assertEquals(1, c.train().epochs());
+        // every key of the shipped file carries a comment
+        try {
+            for (String line : Files.readAllLines(Path.of("configs/qwen3-lora.yaml"))) {
+                if (line.matches("\\s+\\w+: .*")) {
+                    assertTrue(line.contains("#"), "uncommented key: " + line);
+                }
+            }
+        } catch (java.io.IOException e) {
+            throw new AssertionError(e);
+        }
+    }
+
+    @Test
+    void overridesApplyOverTheFileAndDefaults() throws Exception {
+        Path f = yaml("model:\n  path: m\ntrain:\n  lr: 1e-3\n");
+        TrainConfig c = ConfigLoader.load(f, List.of("train.lr=5e-5", "lora.target_modules=[q_proj, v_proj]",
+                "data.cop_base=0", "device=cpu"));
+        assertEquals(5e-5, c.train().lr());
+        assertEquals(List.of("q_proj", "v_proj"), c.lora().targetModules());
+        assertEquals("0", c.data().copBase());
+        assertEquals("cpu", c.device());
+        assertEquals(8, c.lora().r()); // default
+        assertTrue(ConfigLoader.toYaml(c).contains("micro_batch_size: 4"));
+    }
+
+    @Test
+    void unknownKeysAreRejectedWithTheirPath() throws Exception {
+        fails("c.yaml: unknown key train.learning_rate", ExitCodes.DATA,
+                () -> ConfigLoader.load(yaml("model:\n  path: m\ntrain:\n  learning_rate: 1\n"), List.of()));
+        fails("c.yaml: unknown key lora.rank", ExitCodes.DATA,
+                () -> ConfigLoader.load(yaml("lora:\n  rank: 4\n"), List.of()));
+        fails("--set train.foo: unknown key train.foo", ExitCodes.USAGE,
+                () -> ConfigLoader.load(null, List.of("model.path=m", "train.foo=1")));
+        fails("expected KEY=VALUE", ExitCodes.USAGE, () -> ConfigLoader.load(null, List.of("train.lr")));
+    }
+
+    @Test
+    void wrongTypesAndValuesNameTheKey() throws Exception {
+        fails("c.yaml: key train.lr: expected a number, got \"fast\"", ExitCodes.DATA,
+                () -> ConfigLoader.load(yaml("model:\n  path: m\ntrain:\n  lr: fast\n"), List.of()));
+        fails("key train.micro_batch_size: expected an integer", ExitCodes.DATA,
+                () -> ConfigLoader.load(yaml("model:\n  path: m\ntrain:\n  micro_batch_size: 2.5\n"), List.of()));
+        fails("key lora.target_modules \"qkv\" is not one of", ExitCodes.DATA,
+                () -> ConfigLoader.load(null, List.of("model.path=m", "lora.target_modules=[qkv]")));
+        fails("key train.scheduler must be one of cosine, linear, constant", ExitCodes.DATA,
+                () -> ConfigLoader.load(null, List.of("model.path=m", "train.scheduler=step")));
+        fails("key model.path is required", ExitCodes.DATA, () -> ConfigLoader.load(null, List.of()));
+        fails("c.yaml: key train must be a mapping", ExitCodes.DATA,
+                () -> ConfigLoader.load(yaml("train: 3\n"), List.of()));
+    }
+}
