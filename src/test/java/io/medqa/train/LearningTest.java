@@ -27,7 +27,7 @@ class LearningTest {
 
     @Test
     void tinyModelLearnsTheSyntheticTask() throws Exception {
-        TinyRun run = new TinyRun(tmp, 1440);
+        TinyRun run = new TinyRun(tmp, 1920);
         var tree = run.tree("train.epochs=2", "lora.target_modules=[q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj]");
         var config = io.medqa.config.ConfigLoader.bind(tree, "test");
         long t0 = System.nanoTime();
