@@ -8,8 +8,8 @@ import picocli.CommandLine.Option;
 /** --device and --dtype, shared by every command that computes. */
 public final class ComputeOptions {
 
-    @Option(names = "--device", paramLabel = "auto|cpu|gpu|gpu:N", defaultValue = "auto",
-            description = "Where to compute (default: ${DEFAULT-VALUE}: a GPU when the engine sees one). "
+    @Option(names = "--device", paramLabel = "auto|cpu|gpu|gpu:N",
+            description = "Where to compute (default: the config's device, else auto: a GPU when the engine sees one). "
                     + "A CUDA or ROCm libtorch is used through PYTORCH_LIBRARY_PATH, PYTORCH_FLAVOR and "
                     + "PYTORCH_VERSION (see README).")
     String device;
@@ -19,7 +19,12 @@ public final class ComputeOptions {
     String dtype;
 
     Device resolveDevice() {
-        return Devices.resolve(device);
+        return resolveDevice("auto");
+    }
+
+    /** --device when given, else {@code fallback} (a config's device). */
+    Device resolveDevice(String fallback) {
+        return Devices.resolve(device != null ? device : fallback);
     }
 
     DataType resolveDtype(Device d) {

@@ -28,6 +28,7 @@ import java.nio.file.Path;
         footerHeading = "%nExamples:%n",
         footer = {
             "  medqa generate --model ./Qwen3-1.7B --prompt \"Which nerve supplies the deltoid muscle?\"",
+            "  medqa generate --model ./Qwen3-1.7B --adapter runs/qwen3-1.7b-medmcqa --prompt \"Drug of choice for absence seizures?\"",
             "  medqa generate --model ./Qwen3-1.7B --prompt-ids 151644,872,198 --max-new-tokens 16 --json",
             "  medqa generate --model ./Qwen3-1.7B --prompt \"Once upon a time\" --raw --temperature 0.7 "
                     + "--top-p 0.9 --seed 1"
@@ -40,6 +41,10 @@ final class GenerateCommand extends BaseCommand {
             description = "Hugging Face Qwen3 folder: config.json, model.safetensors or "
                     + "model.safetensors.index.json with its shards, tokenizer.json, tokenizer_config.json.")
     Path model;
+
+    @Option(names = "--adapter", paramLabel = "DIR",
+            description = "A PEFT LoRA adapter folder (adapter_config.json, adapter_model.safetensors), applied on the fly.")
+    Path adapter;
 
     static final class Input {
         @Option(names = "--prompt", paramLabel = "TEXT",
@@ -98,10 +103,9 @@ final class GenerateCommand extends BaseCommand {
         }
         Device device = compute.resolveDevice();
         DataType dtype = compute.resolveDtype(device);
-        long t0 = System.nanoTime();
-        try (QwenTokenizer tokenizer = QwenTokenizer.load(model);
-             Qwen3Model qwen = Qwen3Model.load(model, device, dtype)) {
-            LOG.info("loaded {} on {} in {} ({} ms)", model, device, dtype, (System.nanoTime() - t0) / 1_000_000);
+        try (LoadedModel loaded = LoadedModel.open(model, adapter, device, dtype)) {
+            QwenTokenizer tokenizer = loaded.tokenizer;
+            Qwen3Model qwen = loaded.model;
             int[] prompt = promptIds(tokenizer, qwen.config().vocabSize());
             Generator generator = new Generator(qwen, tokenizer.stopIds(qwen.config()));
             TextStream stream = json ? null : new TextStream(tokenizer, out());

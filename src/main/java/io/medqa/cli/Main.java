@@ -14,7 +14,8 @@ import java.io.PrintWriter;
         versionProvider = Main.Version.class,
         description = "Fine-tune Qwen3 models with LoRA for medical multiple-choice questions, evaluate them "
                 + "and ask them questions, on DJL's PyTorch engine (CPU, CUDA or ROCm).",
-        subcommands = {TrainCommand.class, GenerateCommand.class, CommandLine.HelpCommand.class},
+        subcommands = {TrainCommand.class, EvalCommand.class, AskCommand.class, MergeCommand.class, GenerateCommand.class,
+            CommandLine.HelpCommand.class},
         footerHeading = "%nExamples:%n",
         footer = {
             "  medqa train --config configs/qwen3-lora.yaml",

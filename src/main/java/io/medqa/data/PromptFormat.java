@@ -38,4 +38,37 @@ public final class PromptFormat {
         }
         return t;
     }
+
+    /**
+     * The EleutherAI lm-evaluation-harness prompts, for comparison with published base-model figures:
+     * medqa_4options "Question: {q}\nA. ...\nAnswer:" and medmcqa "Question: {q}\nChoices:\nA. ...\nAnswer:";
+     * the continuation scored is " A", " B", ...
+     */
+    public static String lmEval(McqSample s, McqFormat format) {
+        StringBuilder b = new StringBuilder("Question: ").append(s.question().strip());
+        if (format == McqFormat.MEDMCQA) {
+            b.append("\nChoices:");
+        }
+        for (int i = 0; i < s.options().size(); i++) {
+            b.append('\n').append(McqSample.LETTERS.charAt(i)).append(". ").append(s.options().get(i).strip());
+        }
+        return b.append("\nAnswer:").toString();
+    }
+
+    private static final java.util.regex.Pattern ANSWER =
+            java.util.regex.Pattern.compile("Answer\\s*[:\\-]?\\s*\\(?([A-E])\\b");
+    private static final java.util.regex.Pattern LEADING = java.util.regex.Pattern.compile("^\\s*\\(?([A-E])(?:[).:,\\s]|$)");
+
+    /** The option index a generated answer names ("Answer: C", or a leading "C."), or -1. */
+    public static int parseLetter(String text, int options) {
+        java.util.regex.Matcher m = ANSWER.matcher(text);
+        if (!m.find()) {
+            m = LEADING.matcher(text);
+            if (!m.find()) {
+                return -1;
+            }
+        }
+        int i = m.group(1).charAt(0) - 'A';
+        return i < options ? i : -1;
+    }
 }

@@ -23,6 +23,62 @@ public final class SafetensorsWriter {
 
     private record Entry(String name, String dtype, long[] shape, float[] values) {}
 
+    /** A tensor's name, dtype and shape, for a file written one tensor at a time. */
+    public record Spec(String name, String dtype, long[] shape) {
+        long bytes() {
+            long n = SafetensorsFile.bytesPerElement(dtype);
+            for (long d : shape) {
+                n *= d;
+            }
+            return n;
+        }
+    }
+
+    /** Writes the data of one tensor (exactly its byte size) to the stream. */
+    @FunctionalInterface
+    public interface TensorData {
+        void write(Spec spec, OutputStream out) throws IOException;
+    }
+
+    /**
+     * Writes a safetensors file whose tensors are produced one at a time, so a file larger than memory can
+     * be written; atomically, like {@link #write}.
+     */
+    public static void writeStreaming(Path target, Map<String, String> metadata, List<Spec> specs, TensorData data) {
+        AtomicFiles.write(target, out -> {
+            byte[] header = header(metadata, specs);
+            out.write(ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(header.length).array());
+            out.write(header);
+            for (Spec s : specs) {
+                CountingStream counted = new CountingStream(out);
+                data.write(s, counted);
+                if (counted.count != s.bytes()) {
+                    throw new IOException("tensor " + s.name() + ": wrote " + counted.count + " bytes, expected " + s.bytes());
+                }
+            }
+        });
+    }
+
+    private static final class CountingStream extends java.io.FilterOutputStream {
+        long count;
+
+        CountingStream(OutputStream out) {
+            super(out);
+        }
+
+        @Override
+        public void write(int b) throws IOException {
+            out.write(b);
+            count++;
+        }
+
+        @Override
+        public void write(byte[] b, int off, int len) throws IOException {
+            out.write(b, off, len);
+            count += len;
+        }
+    }
+
     private static final ObjectMapper JSON = new ObjectMapper();
 
     private final List<Entry> entries = new ArrayList<>();
@@ -49,16 +105,22 @@ public final class SafetensorsWriter {
         return this;
     }
 
-    /** The header bytes, padded with spaces to a multiple of 8 as the reference writer does. */
     byte[] header() {
+        List<Spec> specs = new ArrayList<>();
+        entries.forEach(e -> specs.add(new Spec(e.name(), e.dtype(), e.shape())));
+        return header(metadata, specs);
+    }
+
+    /** The header bytes, padded with spaces to a multiple of 8 as the reference writer does. */
+    static byte[] header(Map<String, String> metadata, List<Spec> specs) {
         ObjectNode root = JSON.createObjectNode();
         if (!metadata.isEmpty()) {
             ObjectNode meta = root.putObject("__metadata__");
             metadata.forEach(meta::put);
         }
         long offset = 0;
-        for (Entry e : entries) {
-            long size = (long) e.values().length * SafetensorsFile.bytesPerElement(e.dtype());
+        for (Spec e : specs) {
+            long size = e.bytes();
             ObjectNode t = root.putObject(e.name());
             t.put("dtype", e.dtype());
             ArrayNode shape = t.putArray("shape");

@@ -63,12 +63,15 @@ public final class LoraAdapter implements AutoCloseable {
         for (int i = 0; i < model.layers().size(); i++) {
             Qwen3Layer layer = model.layers().get(i);
             for (String target : config.targetModules()) {
+                String aName = key(i, target, "lora_A");
+                String bName = key(i, target, "lora_B");
+                if (initial != null && !initial.containsKey(aName)) {
+                    continue; // a loaded adapter may leave some layers alone (PEFT's layers_to_transform)
+                }
                 var base = layer.projection(target);
                 Shape w = base.weight().getShape();
                 int out = (int) w.get(0);
                 int in = (int) w.get(1);
-                String aName = key(i, target, "lora_A");
-                String bName = key(i, target, "lora_B");
                 float[] a;
                 float[] b;
                 if (initial != null) {
@@ -94,6 +97,12 @@ public final class LoraAdapter implements AutoCloseable {
             }
         }
         return new LoraAdapter(model, manager, config, List.copyOf(params), List.copyOf(projections));
+    }
+
+    /** Loads a PEFT adapter folder into the model, after {@link AdapterFiles}' checks. */
+    public static LoraAdapter load(Qwen3Model model, Path dir) {
+        AdapterFiles.Loaded loaded = AdapterFiles.read(dir, model);
+        return inject(model, loaded.config(), 0, loaded.weights());
     }
 
     public List<Param> params() {

@@ -101,6 +101,20 @@ public record Qwen3Config(
         }
     }
 
+    /** The (out, in) shape of a layer projection's weight, by its Hugging Face name. */
+    public long[] projectionShape(String projection) {
+        long q = (long) numAttentionHeads * headDim;
+        long kv = (long) numKeyValueHeads * headDim;
+        return switch (projection) {
+            case "q_proj" -> new long[] {q, hiddenSize};
+            case "k_proj", "v_proj" -> new long[] {kv, hiddenSize};
+            case "o_proj" -> new long[] {hiddenSize, q};
+            case "gate_proj", "up_proj" -> new long[] {intermediateSize, hiddenSize};
+            case "down_proj" -> new long[] {hiddenSize, intermediateSize};
+            default -> throw new IllegalArgumentException("unknown projection " + projection);
+        };
+    }
+
     public int numKeyValueGroups() {
         return numAttentionHeads / numKeyValueHeads;
     }

@@ -1,0 +1,192 @@
+package io.medqa.cli;
+
+import ai.djl.Device;
+import ai.djl.ndarray.types.DataType;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.medqa.ExitCodes;
+import io.medqa.MedqaException;
+import io.medqa.Version;
+import io.medqa.config.ConfigLoader;
+import io.medqa.config.TrainConfig;
+import io.medqa.data.McqReader;
+import io.medqa.eval.EvalReport;
+import io.medqa.eval.Evaluator;
+import io.medqa.io.AtomicFiles;
+import io.medqa.lora.LoraAdapter;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+
+/** {@code medqa eval}: accuracy on a MedMCQA/MedQA split, base model or adapter. */
+@Command(name = "eval",
+        description = "Evaluate a model (with its adapter) on multiple-choice questions: accuracy with a 95% Wilson "
+                + "interval, per subject, the letter confusion table; writes predictions.jsonl and summary.json.",
+        mixinStandardHelpOptions = true,
+        usageHelpWidth = 110,
+        footerHeading = "%nExamples:%n",
+        footer = {
+            "  medqa eval --config configs/qwen3-lora.yaml --split test            # the adapter in output.dir",
+            "  medqa eval --config configs/qwen3-lora.yaml --split validation --base-only --limit 500",
+            "  medqa eval --data data/medqa/test.jsonl --model ./Qwen3-1.7B --prompt-style lm-eval",
+            "  medqa eval --config configs/qwen3-lora.yaml --split test --mode generate --max-new-tokens 64"
+        })
+final class EvalCommand extends BaseCommand {
+
+    private static final Logger LOG = LoggerFactory.getLogger(EvalCommand.class);
+
+    @Option(names = "--config", paramLabel = "FILE", description = "Training config: model, data splits, output.dir.")
+    Path config;
+
+    @Option(names = "--set", paramLabel = "KEY=VALUE", description = "Override a config key. Repeatable.")
+    List<String> overrides = new ArrayList<>();
+
+    @Option(names = "--split", paramLabel = "train|validation|test", defaultValue = "test",
+            description = "With --config: which data.* file to evaluate (default: ${DEFAULT-VALUE}).")
+    String split;
+
+    @Option(names = "--data", paramLabel = "FILE", description = "A JSONL file or glob to evaluate (instead of --split).")
+    String data;
+
+    @Option(names = "--model", paramLabel = "DIR", description = "Base model folder (default: the config's model.path).")
+    Path model;
+
+    @Option(names = "--adapter", paramLabel = "DIR",
+            description = "LoRA adapter folder (default with --config: output.dir when it holds an adapter).")
+    Path adapter;
+
+    @Option(names = "--base-only", description = "Evaluate the base model without any adapter.")
+    boolean baseOnly;
+
+    @Option(names = "--mode", paramLabel = "loglik|generate", defaultValue = "loglik",
+            description = "loglik (default): score each option by the log-probability of its letter; "
+                    + "generate: let the model answer and read the letter.")
+    String mode;
+
+    @Option(names = "--prompt-style", paramLabel = "chat|lm-eval", defaultValue = "chat",
+            description = "chat (default): the training prompt; lm-eval: the lm-evaluation-harness prompts.")
+    String promptStyle;
+
+    @Option(names = "--limit", paramLabel = "N", defaultValue = "0", description = "Evaluate the first N questions only.")
+    long limit;
+
+    @Option(names = "--batch-size", paramLabel = "N", defaultValue = "8", description = "Questions per forward pass "
+            + "in loglik mode (default: ${DEFAULT-VALUE}).")
+    int batchSize;
+
+    @Option(names = "--max-new-tokens", paramLabel = "N", defaultValue = "128",
+            description = "Generate mode: most tokens per answer (default: ${DEFAULT-VALUE}).")
+    int maxNewTokens;
+
+    @Option(names = "--format", paramLabel = "auto|medmcqa|medqa", description = "With --data: the file layout "
+            + "(default: the config's data.format, else auto).")
+    String format;
+
+    @Option(names = "--cop-base", paramLabel = "auto|0|1", description = "With --data: MedMCQA's cop base "
+            + "(default: the config's data.cop_base, else auto).")
+    String copBase;
+
+    @Option(names = "--out", paramLabel = "DIR",
+            description = "Where predictions.jsonl and summary.json go (default: OUTPUT_DIR/eval-SPLIT, or eval-NAME).")
+    Path out;
+
+    @Mixin
+    ComputeOptions compute;
+
+    @Override
+    int run() throws Exception {
+        if (config == null && (data == null || model == null)) {
+            throw new MedqaException(ExitCodes.USAGE, "give --config FILE --split SPLIT, or --data FILE --model DIR");
+        }
+        if (baseOnly && adapter != null) {
+            throw new MedqaException(ExitCodes.USAGE, "--base-only and --adapter exclude each other");
+        }
+        TrainConfig cfg = config == null ? null : ConfigLoader.load(config, overrides);
+        String dataSpec = data != null ? data : splitFile(cfg);
+        Path modelDir = model != null ? model : Path.of(cfg.model().path());
+        Path adapterDir = baseOnly ? null : adapter;
+        if (adapterDir == null && !baseOnly && cfg != null
+                && Files.isRegularFile(Path.of(cfg.output().dir()).resolve(LoraAdapter.WEIGHTS_FILE))) {
+            adapterDir = Path.of(cfg.output().dir());
+        }
+        Path outDir = out != null ? out
+                : cfg != null && data == null ? Path.of(cfg.output().dir()).resolve("eval-" + split)
+                : Path.of("eval-" + Path.of(dataSpec.replace("*", "all")).getFileName().toString().replaceFirst("\\.jsonl$", ""));
+        Evaluator.Options options = new Evaluator.Options(
+                switch (mode) {
+                    case "loglik" -> Evaluator.Mode.LOGLIK;
+                    case "generate" -> Evaluator.Mode.GENERATE;
+                    default -> throw new MedqaException(ExitCodes.USAGE, "--mode must be loglik or generate, got " + mode);
+                },
+                switch (promptStyle) {
+                    case "chat" -> Evaluator.PromptStyle.CHAT;
+                    case "lm-eval" -> Evaluator.PromptStyle.LM_EVAL;
+                    default -> throw new MedqaException(ExitCodes.USAGE, "--prompt-style must be chat or lm-eval, got "
+                            + promptStyle);
+                },
+                limit, Math.max(1, batchSize), maxNewTokens);
+
+        String fmt = format != null ? format : cfg != null ? cfg.data().format() : "auto";
+        String base = copBase != null ? copBase : cfg != null ? cfg.data().copBase() : "auto";
+        McqReader.Source source = McqReader.resolve(dataSpec, fmt, base, false);
+        Device device = compute.resolveDevice(cfg != null ? cfg.device() : "auto");
+        DataType dtype = compute.resolveDtype(device);
+        try (LoadedModel loaded = LoadedModel.open(modelDir, adapterDir, device, dtype)) {
+            Evaluator evaluator = new Evaluator(loaded.model, loaded.tokenizer, options);
+            long total = evaluator.count(source);
+            err().printf(Locale.ROOT, "evaluating %s on %d questions from %s (%s), %s, %s prompts%n",
+                    adapterDir == null ? modelDir + " (base)" : modelDir + " + adapter " + adapterDir, total, dataSpec,
+                    source.note(), mode, promptStyle);
+            ProgressBar bar = new ProgressBar(err(), "question");
+            bar.start(0, total);
+            long t0 = System.nanoTime();
+            EvalReport report = evaluator.run(source, outDir, done -> bar.update(done, String.format(Locale.ROOT,
+                    "%.1f q/s", done / Math.max(1e-9, (System.nanoTime() - t0) / 1e9))));
+            bar.finish();
+            double seconds = (System.nanoTime() - t0) / 1e9;
+            ObjectNode summary = report.toJson();
+            summary.put("medqa_version", Version.get());
+            summary.put("model", modelDir.toString());
+            if (adapterDir != null) {
+                summary.put("adapter", adapterDir.toString());
+            } else {
+                summary.putNull("adapter");
+            }
+            summary.put("data", dataSpec);
+            summary.put("data_note", source.note());
+            summary.put("mode", mode);
+            summary.put("prompt_style", promptStyle);
+            summary.put("limit", limit);
+            summary.put("device", device.toString());
+            summary.put("dtype", dtype.toString());
+            summary.put("seconds", seconds);
+            summary.put("questions_per_second", report.total() / Math.max(seconds, 1e-9));
+            AtomicFiles.writeString(outDir.resolve("summary.json"), summary.toPrettyString() + "\n");
+            out().print(report.text());
+            out().printf(Locale.ROOT, "%.2f questions/s; predictions.jsonl and summary.json in %s%n",
+                    report.total() / Math.max(seconds, 1e-9), outDir);
+            LOG.info("eval summary: {}", summary);
+        }
+        return ExitCodes.OK;
+    }
+
+    private String splitFile(TrainConfig cfg) {
+        String file = switch (split) {
+            case "train" -> cfg.data().train();
+            case "validation" -> cfg.data().validation();
+            case "test" -> cfg.data().test();
+            default -> throw new MedqaException(ExitCodes.USAGE, "--split must be train, validation or test, got " + split);
+        };
+        if (file == null) {
+            throw new MedqaException(ExitCodes.USAGE, config + ": data." + split + " is not set (or use --data FILE)");
+        }
+        return file;
+    }
+}

@@ -1,0 +1,56 @@
+package io.medqa.cli;
+
+import ai.djl.Device;
+import ai.djl.ndarray.types.DataType;
+import io.medqa.lora.LoraAdapter;
+import io.medqa.model.Qwen3Model;
+import io.medqa.model.QwenTokenizer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.nio.file.Path;
+
+/** A base model, its tokenizer and an optional LoRA adapter applied on the fly. */
+final class LoadedModel implements AutoCloseable {
+
+    private static final Logger LOG = LoggerFactory.getLogger(LoadedModel.class);
+
+    final QwenTokenizer tokenizer;
+    final Qwen3Model model;
+    final LoraAdapter adapter;
+
+    private LoadedModel(QwenTokenizer tokenizer, Qwen3Model model, LoraAdapter adapter) {
+        this.tokenizer = tokenizer;
+        this.model = model;
+        this.adapter = adapter;
+    }
+
+    /** @param adapterDir null for the base model alone */
+    static LoadedModel open(Path modelDir, Path adapterDir, Device device, DataType dtype) {
+        long t0 = System.nanoTime();
+        QwenTokenizer tokenizer = QwenTokenizer.load(modelDir);
+        Qwen3Model model = null;
+        try {
+            model = Qwen3Model.load(modelDir, device, dtype);
+            LoraAdapter adapter = adapterDir == null ? null : LoraAdapter.load(model, adapterDir);
+            LOG.info("loaded {}{} on {} in {} ({} ms)", modelDir, adapterDir == null ? "" : " with adapter " + adapterDir,
+                    device, dtype, (System.nanoTime() - t0) / 1_000_000);
+            return new LoadedModel(tokenizer, model, adapter);
+        } catch (RuntimeException e) {
+            if (model != null) {
+                model.close();
+            }
+            tokenizer.close();
+            throw e;
+        }
+    }
+
+    @Override
+    public void close() {
+        if (adapter != null) {
+            adapter.close();
+        }
+        model.close();
+        tokenizer.close();
+    }
+}
