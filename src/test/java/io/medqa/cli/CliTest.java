@@ -127,4 +127,52 @@ class CliTest {
         assertTrue(bad.err().contains("medqa: error: " + run.train + ":25: malformed JSON"), bad.err());
         assertFalse(bad.err().contains("\tat "));
     }
+
+    @Test
+    void askMergeAndGenerateWithAnAdapter() throws Exception {
+        io.medqa.testing.TinyRun run = new io.medqa.testing.TinyRun(tmp, 24);
+        java.util.List<String> train = new java.util.ArrayList<>(java.util.List.of("train", "--config", "configs/qwen3-lora.yaml"));
+        for (String o : run.overrides("train.max_steps=3", "train.lr=5e-2")) {
+            train.add("--set");
+            train.add(o);
+        }
+        assertEquals(0, run(train.toArray(String[]::new)).code());
+        String model = run.model.toString();
+        String adapter = run.output.toString();
+
+        Run ask = run("ask", "--model", model, "--adapter", adapter, "A patient has silver tears. Which organ?",
+                "--option", "A=heart", "--option", "B=lung", "--option", "C=liver", "--max-new-tokens", "12", "--json");
+        assertEquals(0, ask.code(), ask.err());
+        JsonNode answer = new ObjectMapper().readTree(ask.out());
+        assertEquals("liver", answer.get("options").get("C").asText());
+        assertTrue(answer.has("letter") && answer.has("explanation") && answer.get("text").isTextual());
+        Run one = run("ask", "--model", model, "Q?", "--option", "A=x");
+        assertEquals(2, one.code());
+        assertTrue(one.err().contains("give 2 to 5 options"), one.err());
+        Path questions = tmp.resolve("q.jsonl");
+        Files.writeString(questions, "{\"question\": \"Q1?\", \"options\": {\"A\": \"x\", \"B\": \"y\"}}\n"
+                + "{\"question\": \"Q2?\", \"opa\": \"x\", \"opb\": \"y\", \"opc\": \"z\", \"opd\": \"w\"}\n");
+        Run file = run("ask", "--model", model, "--input", questions.toString(), "--max-new-tokens", "4", "--json");
+        assertEquals(0, file.code(), file.err());
+        assertEquals(2, file.out().strip().lines().count());
+
+        Path merged = tmp.resolve("merged");
+        Run merge = run("merge", "--model", model, "--adapter", adapter, "--out", merged.toString());
+        assertEquals(0, merge.code(), merge.err());
+        assertTrue(merge.out().contains("merged 8 projections"), merge.out());
+        Run viaAdapter = run("generate", "--model", model, "--adapter", adapter, "--prompt", "Hi", "--max-new-tokens", "8",
+                "--json");
+        Run viaMerged = run("generate", "--model", merged.toString(), "--prompt", "Hi", "--max-new-tokens", "8", "--json");
+        Run plain = run("generate", "--model", model, "--prompt", "Hi", "--max-new-tokens", "8", "--json");
+        assertEquals(0, viaAdapter.code(), viaAdapter.err());
+        assertEquals(viaAdapter.out(), viaMerged.out());
+        assertFalse(plain.out().equals(viaAdapter.out()), "the adapter changes what is generated");
+        assertEquals(74, run("merge", "--model", model, "--adapter", adapter, "--out", merged.toString()).code());
+
+        for (String command : new String[] {"train", "eval", "ask", "merge", "generate"}) {
+            Run help = run(command, "--help");
+            assertEquals(0, help.code());
+            assertTrue(help.out().contains("Examples:"), command);
+        }
+    }
 }
