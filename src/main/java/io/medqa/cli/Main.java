@@ -14,10 +14,11 @@ import java.io.PrintWriter;
         versionProvider = Main.Version.class,
         description = "Fine-tune Qwen3 models with LoRA for medical multiple-choice questions, evaluate them "
                 + "and ask them questions, on DJL's PyTorch engine (CPU, CUDA or ROCm).",
-        subcommands = {TrainCommand.class, EvalCommand.class, AskCommand.class, MergeCommand.class, GenerateCommand.class,
+        subcommands = {DemoCommand.class, TrainCommand.class, EvalCommand.class, AskCommand.class, MergeCommand.class, GenerateCommand.class,
             CommandLine.HelpCommand.class},
         footerHeading = "%nExamples:%n",
         footer = {
+            "  medqa demo                                      # everything, offline, on the CPU",
             "  medqa train --config configs/qwen3-lora.yaml",
             "  medqa generate --model ./Qwen3-1.7B --prompt \"What does ACE stand for in pharmacology?\"",
             "  medqa generate --help",

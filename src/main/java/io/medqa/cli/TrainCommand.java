@@ -58,30 +58,7 @@ final class TrainCommand extends BaseCommand {
         LogSetup.fileLog(out.resolve("train.log"));
         Path resumeFrom = resolveResume(out);
 
-        ProgressBar bar = new ProgressBar(err(), "step");
-        Trainer.Listener listener = new Trainer.Listener() {
-            @Override
-            public void started(int firstStep, int totalSteps, String summary) {
-                summary.lines().forEach(bar::message);
-                bar.start(firstStep - 1, totalSteps);
-            }
-
-            @Override
-            public void step(Trainer.StepRecord r) {
-                bar.update(r.step(), String.format(Locale.ROOT, "loss %.4f lr %.2e %,.0f tok/s%s", r.loss(), r.lr(),
-                        r.tokensPerSecond(), r.skipped() ? " (skipped: overflow)" : ""));
-            }
-
-            @Override
-            public void evaluated(int step, double loss) {
-                bar.message(String.format(Locale.ROOT, "step %d: eval_loss %.4f", step, loss));
-            }
-
-            @Override
-            public void finished() {
-                bar.finish();
-            }
-        };
+        Trainer.Listener listener = new TrainProgress(err());
 
         // Ctrl-C: ask the loop to stop at the next step boundary and wait for its checkpoint.
         AtomicBoolean stop = new AtomicBoolean();

@@ -109,6 +109,15 @@ public final class Checkpoints {
         return out;
     }
 
+    /** Removes a finished run's folder (the demo reruns into the same place). */
+    public static void deleteRun(Path dir) {
+        try {
+            deleteTree(dir);
+        } catch (IOException e) {
+            throw new MedqaException(ExitCodes.IO, dir + ": cannot remove the previous run: " + e.getMessage());
+        }
+    }
+
     static void deleteTree(Path dir) throws IOException {
         if (!Files.exists(dir)) {
             return;

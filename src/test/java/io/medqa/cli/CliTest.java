@@ -3,7 +3,7 @@ package io.medqa.cli;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.medqa.testing.ReferenceQwen3;
-import io.medqa.testing.TinyQwen3;
+import io.medqa.model.TinyQwen3;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 

@@ -13,7 +13,7 @@ import io.medqa.model.Sampling;
 import io.medqa.io.SafetensorsFile;
 import io.medqa.model.Qwen3Layer;
 import io.medqa.testing.Arrays2;
-import io.medqa.testing.TinyQwen3;
+import io.medqa.model.TinyQwen3;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 

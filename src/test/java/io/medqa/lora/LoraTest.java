@@ -14,7 +14,7 @@ import io.medqa.model.Devices;
 import io.medqa.model.Qwen3Layer;
 import io.medqa.model.Qwen3Model;
 import io.medqa.testing.Arrays2;
-import io.medqa.testing.TinyQwen3;
+import io.medqa.model.TinyQwen3;
 import io.medqa.train.LossFunctions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;

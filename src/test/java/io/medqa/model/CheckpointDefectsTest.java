@@ -5,7 +5,7 @@ import ai.djl.ndarray.types.DataType;
 import io.medqa.ExitCodes;
 import io.medqa.MedqaException;
 import io.medqa.io.SafetensorsWriter;
-import io.medqa.testing.TinyQwen3;
+import io.medqa.model.TinyQwen3;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 

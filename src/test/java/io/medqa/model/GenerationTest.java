@@ -3,7 +3,7 @@ package io.medqa.model;
 import ai.djl.Device;
 import ai.djl.ndarray.types.DataType;
 import io.medqa.testing.ReferenceQwen3;
-import io.medqa.testing.TinyQwen3;
+import io.medqa.model.TinyQwen3;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;

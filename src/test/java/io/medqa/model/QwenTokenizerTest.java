@@ -1,6 +1,6 @@
 package io.medqa.model;
 
-import io.medqa.testing.TinyQwen3;
+import io.medqa.model.TinyQwen3;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 

@@ -1,5 +1,6 @@
 package io.medqa.testing;
 
+import io.medqa.model.TinyQwen3;
 import java.util.Map;
 
 /**

@@ -1,5 +1,6 @@
 package io.medqa.testing;
 
+import io.medqa.model.TinyQwen3;
 import io.medqa.config.ConfigLoader;
 import io.medqa.config.TrainConfig;
 import io.medqa.data.SyntheticMcq;

@@ -7,7 +7,7 @@ import io.medqa.data.MicroBatch;
 import io.medqa.data.SampleEncoder;
 import io.medqa.model.ForwardParityTestAccess;
 import io.medqa.model.Qwen3Model;
-import io.medqa.testing.TinyQwen3;
+import io.medqa.model.TinyQwen3;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 

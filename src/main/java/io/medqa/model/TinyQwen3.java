@@ -1,4 +1,4 @@
-package io.medqa.testing;
+package io.medqa.model;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
@@ -16,9 +16,10 @@ import java.util.Map;
 import java.util.Random;
 
 /**
- * Writes tiny random Qwen3 checkpoints in the real Hugging Face layout: config.json, weights as one
+ * Writes small random Qwen3 checkpoints in the real Hugging Face layout: config.json, weights as one
  * model.safetensors or as shards with model.safetensors.index.json, in F32, F16 or BF16, and a
- * byte-level BPE tokenizer.json (every byte a token, no merges) with Qwen3's special tokens.
+ * byte-level BPE tokenizer.json (every byte a token, no merges) with Qwen3's special tokens. The demo
+ * trains one; the tests check the forward pass on them against an independent reference.
  */
 public final class TinyQwen3 {
 

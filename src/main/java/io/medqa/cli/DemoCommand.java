@@ -1,0 +1,126 @@
+package io.medqa.cli;
+
+import ai.djl.Device;
+import ai.djl.ndarray.types.DataType;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.medqa.ExitCodes;
+import io.medqa.MedqaException;
+import io.medqa.config.ConfigLoader;
+import io.medqa.config.TrainConfig;
+import io.medqa.data.McqReader;
+import io.medqa.data.McqSample;
+import io.medqa.data.PromptFormat;
+import io.medqa.data.SyntheticMcq;
+import io.medqa.eval.EvalReport;
+import io.medqa.eval.Evaluator;
+import io.medqa.model.Devices;
+import io.medqa.model.Generator;
+import io.medqa.model.Sampling;
+import io.medqa.model.TinyQwen3;
+import io.medqa.train.Trainer;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+/** {@code medqa demo}: the whole product on a small random model and invented data, offline, on a CPU. */
+@Command(name = "demo",
+        description = "Run the whole pipeline with nothing downloaded: write a small random Qwen3-architecture model "
+                + "and a synthetic multiple-choice dataset, train a LoRA adapter with configs/demo.yaml, evaluate "
+                + "base and adapter on held-out questions, and answer one question. About a minute on 2 CPU cores.",
+        mixinStandardHelpOptions = true,
+        usageHelpWidth = 110,
+        footerHeading = "%nExamples:%n",
+        footer = {
+            "  medqa demo",
+            "  medqa demo --dir /tmp/medqa-demo"
+        })
+final class DemoCommand extends BaseCommand {
+
+    /** Room for the task: 2 layers, hidden 64, GQA; embeddings at std 0.1 so LoRA can steer the output. */
+    static final TinyQwen3.Spec SPEC = new TinyQwen3.Spec(300, 64, 128, 2, 4, 2, 16, true, 10000.0, 5, 0.1);
+
+    @Option(names = "--dir", paramLabel = "DIR", defaultValue = "demo",
+            description = "Where the model, data and run go (default: ${DEFAULT-VALUE}).")
+    Path dir;
+
+    @Option(names = "--config", paramLabel = "FILE", description = "Demo config (default: configs/demo.yaml "
+            + "of this medqa installation).")
+    Path config;
+
+    @Override
+    int run() throws Exception {
+        long t0 = System.nanoTime();
+        Path configFile = config != null ? config
+                : Path.of(System.getProperty("medqa.home", ".")).resolve("configs/demo.yaml");
+        if (!Files.isRegularFile(configFile)) {
+            throw new MedqaException(ExitCodes.NO_INPUT, configFile + ": file not found (give --config)");
+        }
+        Path model = dir.resolve("model");
+        Path data = dir.resolve("data");
+        Path run = dir.resolve("run");
+        err().println("1/4 writing a random " + SPEC.layers() + "-layer Qwen3 model (hidden " + SPEC.hidden()
+                + ", byte-level tokenizer) to " + model + " and a synthetic dataset to " + data);
+        TinyQwen3.write(model, SPEC, "F32", 1);
+        Files.createDirectories(data);
+        SyntheticMcq.write(data.resolve("train.jsonl"), 1920, 1);
+        SyntheticMcq.write(data.resolve("validation.jsonl"), 64, 2);
+        SyntheticMcq.write(data.resolve("test.jsonl"), 200, 3);
+        if (Files.isRegularFile(run.resolve("run.json"))) {
+            io.medqa.train.Checkpoints.deleteRun(run);
+        }
+
+        List<String> overrides = List.of("model.path=" + model, "data.train=" + data.resolve("train.jsonl"),
+                "data.validation=" + data.resolve("validation.jsonl"), "data.test=" + data.resolve("test.jsonl"),
+                "output.dir=" + run);
+        ObjectNode tree = ConfigLoader.resolveTree(configFile, overrides);
+        TrainConfig cfg = ConfigLoader.bind(tree, configFile.toString());
+        err().println("2/4 training a LoRA adapter with " + configFile + " (the code path of medqa train)");
+        Files.createDirectories(run);
+        LogSetup.fileLog(run.resolve("train.log"));
+        Trainer.Result result = new Trainer(cfg, tree, null, new TrainProgress(err()), new AtomicBoolean()).run();
+
+        err().println("3/4 evaluating base and adapter on " + cfg.data().test());
+        Device device = Devices.resolve(cfg.device());
+        McqReader.Source test = McqReader.resolve(cfg.data().test(), cfg.data().format(), cfg.data().copBase(), false);
+        Evaluator.Options options = new Evaluator.Options(Evaluator.Mode.LOGLIK, Evaluator.PromptStyle.CHAT, 0, 16, 0);
+        EvalReport before;
+        EvalReport after;
+        try (LoadedModel base = LoadedModel.open(model, null, device, DataType.FLOAT32)) {
+            before = new Evaluator(base.model, base.tokenizer, options).run(test, run.resolve("eval-base"), done -> { });
+        }
+        McqSample question = McqReader.readAll(test).get(0);
+        try (LoadedModel tuned = LoadedModel.open(model, run, device, DataType.FLOAT32)) {
+            after = new Evaluator(tuned.model, tuned.tokenizer, options).run(test, run.resolve("eval-test"), done -> { });
+            out().printf(Locale.ROOT, "held-out accuracy: base %.3f (%d/%d) -> with adapter %.3f (%d/%d); chance is 0.25%n",
+                    before.accuracy(), before.correct(), before.total(), after.accuracy(), after.correct(), after.total());
+
+            err().println("4/4 asking the tuned model one held-out question");
+            out().println();
+            out().println(PromptFormat.userMessage(question).substring(PromptFormat.userMessage(question).indexOf("Question:")));
+            TextStream stream = new TextStream(tuned.tokenizer, out());
+            new Generator(tuned.model, tuned.tokenizer.stopIds(tuned.model.config()))
+                    .generate(tuned.tokenizer.encode(PromptFormat.prompt(question)), 64, Sampling.GREEDY, stream::accept);
+            out().println();
+            out().println("(gold answer: " + question.answerLetter() + ")");
+        }
+        out().println();
+        out().printf(Locale.ROOT, "done in %.0f s. Outputs:%n", (System.nanoTime() - t0) / 1e9);
+        out().println("  model and tokenizer       " + model);
+        out().println("  data (train/validation/test) " + data);
+        out().println("  adapter (PEFT format)     " + run.resolve("adapter_model.safetensors") + ", adapter_config.json");
+        out().println("  metrics and loss curve    " + run.resolve("metrics.jsonl") + ", loss_curve.svg");
+        out().println("  provenance and config     " + run.resolve("run.json") + ", config.yaml, train.log");
+        out().println("  evaluations               " + run.resolve("eval-base") + ", " + run.resolve("eval-test"));
+        out().println("  checkpoint                " + run.resolve("checkpoint-240"));
+        out().println("Next: medqa eval --config configs/demo.yaml --split test; medqa ask --model " + model
+                + " --adapter " + run + " \"A patient has cold elbows. Which organ is involved?\" --option A=heart "
+                + "--option B=lung --option C=liver --option D=kidney");
+        out().flush();
+        return result.interrupted() ? ExitCodes.INTERRUPTED : ExitCodes.OK;
+    }
+}
