@@ -27,7 +27,7 @@ import java.util.Locale;
 
 /** {@code medqa eval}: accuracy on a MedMCQA/MedQA split, base model or adapter. */
 @Command(name = "eval",
-        description = "Evaluate a model (with its adapter) on multiple-choice questions: accuracy with a 95% Wilson "
+        description = "Evaluate a model (with its adapter) on multiple-choice questions: accuracy with a 95%% Wilson "
                 + "interval, per subject, the letter confusion table; writes predictions.jsonl and summary.json.",
         mixinStandardHelpOptions = true,
         usageHelpWidth = 110,

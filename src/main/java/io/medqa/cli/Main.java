@@ -14,7 +14,8 @@ import java.io.PrintWriter;
         versionProvider = Main.Version.class,
         description = "Fine-tune Qwen3 models with LoRA for medical multiple-choice questions, evaluate them "
                 + "and ask them questions, on DJL's PyTorch engine (CPU, CUDA or ROCm).",
-        subcommands = {DemoCommand.class, TrainCommand.class, EvalCommand.class, AskCommand.class, MergeCommand.class, GenerateCommand.class,
+        subcommands = {DemoCommand.class, TrainCommand.class, EvalCommand.class, AskCommand.class, MergeCommand.class,
+            GenerateCommand.class, DownloadCommand.class, CompletionCommand.class,
             CommandLine.HelpCommand.class},
         footerHeading = "%nExamples:%n",
         footer = {

@@ -16,6 +16,7 @@ final class ProgressBar {
     private long first;
     private long startNanos;
     private int lastPercentPrinted = -1;
+    private long lastDrawNanos;
 
     ProgressBar(PrintWriter err, String label) {
         this.err = err;
@@ -41,6 +42,11 @@ final class ProgressBar {
         String line = String.format(Locale.ROOT, "%s %d/%d [%s] %3d%% %s ETA %s", label, done, total, bar, percent,
                 detail, eta);
         if (interactive) {
+            long now = System.nanoTime();
+            if (now - lastDrawNanos < 100_000_000L && done < total) {
+                return; // at most ten redraws a second
+            }
+            lastDrawNanos = now;
             err.print("\r" + line + "\u001b[K");
             err.flush();
         } else if (percent / 5 != lastPercentPrinted / 5 || done == total) {
