@@ -91,11 +91,15 @@ final class DemoCommand extends BaseCommand {
         EvalReport before;
         EvalReport after;
         try (LoadedModel base = LoadedModel.open(model, null, device, DataType.FLOAT32)) {
+            long e0 = System.nanoTime();
             before = new Evaluator(base.model, base.tokenizer, options).run(test, run.resolve("eval-base"), done -> { });
+            before.writeSummary(run.resolve("eval-base"), evalContext(model, null, cfg), (System.nanoTime() - e0) / 1e9);
         }
         McqSample question = McqReader.readAll(test).get(0);
         try (LoadedModel tuned = LoadedModel.open(model, run, device, DataType.FLOAT32)) {
+            long e0 = System.nanoTime();
             after = new Evaluator(tuned.model, tuned.tokenizer, options).run(test, run.resolve("eval-test"), done -> { });
+            after.writeSummary(run.resolve("eval-test"), evalContext(model, run, cfg), (System.nanoTime() - e0) / 1e9);
             out().printf(Locale.ROOT, "held-out accuracy: base %.3f (%d/%d) -> with adapter %.3f (%d/%d); chance is 0.25%n",
                     before.accuracy(), before.correct(), before.total(), after.accuracy(), after.correct(), after.total());
 
@@ -122,5 +126,15 @@ final class DemoCommand extends BaseCommand {
                 + "--option B=lung --option C=liver --option D=kidney");
         out().flush();
         return result.interrupted() ? ExitCodes.INTERRUPTED : ExitCodes.OK;
+    }
+
+    private static ObjectNode evalContext(Path model, Path adapter, TrainConfig cfg) {
+        ObjectNode c = EvalReport.context();
+        c.put("model", model.toString());
+        c.put("adapter", adapter == null ? null : adapter.toString());
+        c.put("data", cfg.data().test());
+        c.put("mode", "loglik");
+        c.put("prompt_style", "chat");
+        return c;
     }
 }

@@ -5,13 +5,11 @@ import ai.djl.ndarray.types.DataType;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.medqa.ExitCodes;
 import io.medqa.MedqaException;
-import io.medqa.Version;
 import io.medqa.config.ConfigLoader;
 import io.medqa.config.TrainConfig;
 import io.medqa.data.McqReader;
 import io.medqa.eval.EvalReport;
 import io.medqa.eval.Evaluator;
-import io.medqa.io.AtomicFiles;
 import io.medqa.lora.LoraAdapter;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -151,24 +149,17 @@ final class EvalCommand extends BaseCommand {
                     "%.1f q/s", done / Math.max(1e-9, (System.nanoTime() - t0) / 1e9))));
             bar.finish();
             double seconds = (System.nanoTime() - t0) / 1e9;
-            ObjectNode summary = report.toJson();
-            summary.put("medqa_version", Version.get());
-            summary.put("model", modelDir.toString());
-            if (adapterDir != null) {
-                summary.put("adapter", adapterDir.toString());
-            } else {
-                summary.putNull("adapter");
-            }
-            summary.put("data", dataSpec);
-            summary.put("data_note", source.note());
-            summary.put("mode", mode);
-            summary.put("prompt_style", promptStyle);
-            summary.put("limit", limit);
-            summary.put("device", device.toString());
-            summary.put("dtype", dtype.toString());
-            summary.put("seconds", seconds);
-            summary.put("questions_per_second", report.total() / Math.max(seconds, 1e-9));
-            AtomicFiles.writeString(outDir.resolve("summary.json"), summary.toPrettyString() + "\n");
+            ObjectNode context = EvalReport.context();
+            context.put("model", modelDir.toString());
+            context.put("adapter", adapterDir == null ? null : adapterDir.toString());
+            context.put("data", dataSpec);
+            context.put("data_note", source.note());
+            context.put("mode", mode);
+            context.put("prompt_style", promptStyle);
+            context.put("limit", limit);
+            context.put("device", device.toString());
+            context.put("dtype", dtype.toString());
+            ObjectNode summary = report.writeSummary(outDir, context, seconds);
             out().print(report.text());
             out().printf(Locale.ROOT, "%.2f questions/s; predictions.jsonl and summary.json in %s%n",
                     report.total() / Math.max(seconds, 1e-9), outDir);

@@ -131,6 +131,24 @@ public final class EvalReport {
         return used;
     }
 
+    /**
+     * Writes summary.json (atomically): the counts of {@link #toJson()} plus the run's context (model,
+     * adapter, data, mode, timing...), with questions per second from {@code seconds}.
+     */
+    public ObjectNode writeSummary(java.nio.file.Path outDir, ObjectNode context, double seconds) {
+        ObjectNode summary = toJson();
+        summary.put("medqa_version", io.medqa.Version.get());
+        summary.setAll(context);
+        summary.put("seconds", seconds);
+        summary.put("questions_per_second", total / Math.max(seconds, 1e-9));
+        io.medqa.io.AtomicFiles.writeString(outDir.resolve("summary.json"), summary.toPrettyString() + "\n");
+        return summary;
+    }
+
+    public static ObjectNode context() {
+        return JSON.createObjectNode();
+    }
+
     static ArrayNode doubles(double[] values) {
         ArrayNode a = JSON.createArrayNode();
         for (double v : values) {

@@ -1,0 +1,40 @@
+package io.medqa.cli;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The README's first command: the demo runs to the end and the adapter clearly beats the base. */
+class DemoTest {
+
+    @TempDir
+    Path tmp;
+
+    @Test
+    void demoTrainsEvaluatesAndAnswers() throws Exception {
+        long t0 = System.nanoTime();
+        CliTest.Run r = CliTest.run("demo", "--dir", tmp.toString(), "--config", "configs/demo.yaml");
+        double seconds = (System.nanoTime() - t0) / 1e9;
+        assertEquals(0, r.code(), r.err());
+        Matcher m = Pattern.compile("held-out accuracy: base ([0-9.]+) .* with adapter ([0-9.]+)").matcher(r.out());
+        assertTrue(m.find(), r.out());
+        double before = Double.parseDouble(m.group(1));
+        double after = Double.parseDouble(m.group(2));
+        assertTrue(before < 0.5 && after >= 0.9, "base " + before + ", adapter " + after);
+        assertTrue(r.out().contains("Answer: "), r.out());
+        assertTrue(r.out().contains("Explanation: "), r.out());
+        for (String f : new String[] {"run/adapter_model.safetensors", "run/adapter_config.json", "run/metrics.jsonl",
+                "run/loss_curve.svg", "run/run.json", "run/eval-test/summary.json", "run/checkpoint-240/trainer_state.json",
+                "model/config.json", "data/test.jsonl"}) {
+            assertTrue(Files.exists(tmp.resolve(f)), f);
+        }
+        assertTrue(seconds < 180, "the demo took " + seconds + " s");
+    }
+}
