@@ -52,6 +52,10 @@ final class DemoCommand extends BaseCommand {
             + "of this medqa installation).")
     Path config;
 
+    @Option(names = "--device", paramLabel = "auto|cpu|gpu|gpu:N",
+            description = "Where to compute (default: the demo config's device, cpu).")
+    String device;
+
     @Override
     int run() throws Exception {
         long t0 = System.nanoTime();
@@ -74,9 +78,12 @@ final class DemoCommand extends BaseCommand {
             io.medqa.train.Checkpoints.deleteRun(run);
         }
 
-        List<String> overrides = List.of("model.path=" + model, "data.train=" + data.resolve("train.jsonl"),
+        List<String> overrides = new java.util.ArrayList<>(List.of("model.path=" + model, "data.train=" + data.resolve("train.jsonl"),
                 "data.validation=" + data.resolve("validation.jsonl"), "data.test=" + data.resolve("test.jsonl"),
-                "output.dir=" + run);
+                "output.dir=" + run));
+        if (device != null) {
+            overrides.add("device=" + device);
+        }
         ObjectNode tree = ConfigLoader.resolveTree(configFile, overrides);
         TrainConfig cfg = ConfigLoader.bind(tree, configFile.toString());
         err().println("2/4 training a LoRA adapter with " + configFile + " (the code path of medqa train)");

@@ -45,13 +45,21 @@ final class TrainCommand extends BaseCommand {
                     + "Repeatable.")
     List<String> overrides = new ArrayList<>();
 
+    @Option(names = "--device", paramLabel = "auto|cpu|gpu|gpu:N",
+            description = "Where to compute; the same as --set device=... (default: the config's device).")
+    String device;
+
     @Option(names = "--resume", arity = "0..1", paramLabel = "DIR", fallbackValue = "",
             description = "Continue from a checkpoint folder; without DIR, the latest checkpoint in output.dir.")
     String resume;
 
     @Override
     int run() throws Exception {
-        ObjectNode tree = ConfigLoader.resolveTree(config, overrides);
+        List<String> all = new ArrayList<>(overrides);
+        if (device != null) {
+            all.add("device=" + device);
+        }
+        ObjectNode tree = ConfigLoader.resolveTree(config, all);
         TrainConfig cfg = ConfigLoader.bind(tree, config.toString());
         Path out = Path.of(cfg.output().dir());
         Files.createDirectories(out);

@@ -109,7 +109,8 @@ class CliTest {
     @Test
     void trainRunsFromTheCommandLineAndReportsBadLines() throws Exception {
         io.medqa.testing.TinyRun run = new io.medqa.testing.TinyRun(tmp, 24);
-        java.util.List<String> args = new java.util.ArrayList<>(java.util.List.of("train", "--config", "configs/qwen3-lora.yaml"));
+        java.util.List<String> args = new java.util.ArrayList<>(java.util.List.of("train", "--config", "configs/qwen3-lora.yaml",
+                "--device", "cpu"));
         for (String o : run.overrides("train.max_steps=2")) {
             args.add("--set");
             args.add(o);
@@ -120,6 +121,7 @@ class CliTest {
         assertTrue(r.err().contains("trainable params: "), r.err());
         assertTrue(Files.exists(run.output.resolve("adapter_model.safetensors")));
         assertTrue(Files.readString(run.output.resolve("train.log")).contains("resolved config"));
+        assertTrue(Files.readString(run.output.resolve("run.json")).contains("\"device\" : \"cpu()\""));
 
         Files.writeString(run.train, Files.readString(run.train) + "{\"question\": \"broken\"\n");
         Run bad = run(args.toArray(String[]::new));
