@@ -192,21 +192,30 @@ public final class SafetensorsFile implements AutoCloseable {
         return info;
     }
 
+    /**
+     * Tensors larger than this are loaded in row chunks and concatenated on the device: a Java buffer
+     * (and so one mapping) holds at most 2 GiB. Package-private so a test can exercise chunking.
+     */
+    static long chunkBytes = 1L << 30;
+
     /** The tensor's bytes as a read-only, native-order mapping. Never write through it. */
     public ByteBuffer map(String name) {
         TensorInfo info = info(name);
-        long length = info.end() - info.begin();
+        return mapRange(info, 0, info.end() - info.begin());
+    }
+
+    private ByteBuffer mapRange(TensorInfo info, long offset, long length) {
         if (length > Integer.MAX_VALUE) {
-            throw bad(path, "tensor " + name + " is " + length + " bytes; tensors over 2 GiB are not supported");
+            throw bad(path, "tensor " + info.name() + " is " + length + " bytes; a single mapping holds at most 2 GiB");
         }
         try {
             if (length == 0) {
                 return ByteBuffer.allocateDirect(0).order(ByteOrder.nativeOrder());
             }
-            MappedByteBuffer mapped = channel.map(FileChannel.MapMode.READ_ONLY, dataStart + info.begin(), length);
+            MappedByteBuffer mapped = channel.map(FileChannel.MapMode.READ_ONLY, dataStart + info.begin() + offset, length);
             return mapped.order(ByteOrder.LITTLE_ENDIAN);
         } catch (IOException e) {
-            throw new MedqaException(ExitCodes.NO_INPUT, path + ": tensor " + name + ": cannot map: "
+            throw new MedqaException(ExitCodes.NO_INPUT, path + ": tensor " + info.name() + ": cannot map: "
                     + e.getMessage(), e);
         }
     }
@@ -243,17 +252,44 @@ public final class SafetensorsFile implements AutoCloseable {
     public NDArray load(NDManager manager, String name, DataType target) {
         TensorInfo info = info(name);
         requireFloat(info);
-        ByteBuffer source = map(name);
+        long bytes = info.end() - info.begin();
+        if (bytes <= chunkBytes || info.shape().length == 0 || info.shape()[0] <= 1) {
+            return loadRange(manager, info, 0, info.shape(), target);
+        }
+        // (rows, ...) in chunks of whole rows, each within chunkBytes, joined along the first axis.
+        long rows = info.shape()[0];
+        long rowBytes = bytes / rows;
+        long perChunk = Math.max(1, chunkBytes / rowBytes);
+        try (NDManager parts = manager.newSubManager()) {
+            ai.djl.ndarray.NDList chunks = new ai.djl.ndarray.NDList();
+            for (long r = 0; r < rows; r += perChunk) {
+                long[] shape = info.shape().clone();
+                shape[0] = Math.min(perChunk, rows - r);
+                chunks.add(loadRange(parts, info, r * rowBytes, shape, target));
+            }
+            NDArray whole = ai.djl.ndarray.NDArrays.concat(chunks, 0);
+            whole.attach(manager);
+            return whole;
+        }
+    }
+
+    /** Loads the bytes [offset, offset + size of shape) of a tensor as an array of that shape. */
+    private NDArray loadRange(NDManager manager, TensorInfo info, long offset, long[] shape, DataType target) {
+        long numel = 1;
+        for (long d : shape) {
+            numel *= d;
+        }
+        ByteBuffer source = mapRange(info, offset, numel * bytesPerElement(info.dtype()));
         DataType sourceType;
         if (info.dtype().equals("BF16")) {
-            source = widenBf16(source, info.numel());
+            source = widenBf16(source, numel);
             sourceType = DataType.FLOAT32;
         } else {
             source = source.order(ByteOrder.nativeOrder());
             sourceType = info.dtype().equals("F32") ? DataType.FLOAT32 : DataType.FLOAT16;
         }
         try (NDManager cpu = manager.newSubManager(ai.djl.Device.cpu())) {
-            NDArray raw = cpu.create(source, info.djlShape(), sourceType);
+            NDArray raw = cpu.create(source, new Shape(shape), sourceType);
             NDArray result;
             if (sourceType == target && manager.getDevice().equals(raw.getDevice())) {
                 result = raw;

@@ -62,4 +62,30 @@ class LargeShardTest {
                     wbf.toFloatArray());
         }
     }
+
+    /** A tensor larger than one mapping is read in row chunks; here the chunk size is shrunk to 64 bytes. */
+    @Test
+    void tensorsLargerThanAChunkAreJoinedFromRowChunks() throws Exception {
+        float[] values = new float[7 * 5];
+        for (int i = 0; i < values.length; i++) {
+            values[i] = i * 0.25f - 3;
+        }
+        Path file = tmp.resolve("big.safetensors");
+        new SafetensorsWriter().add("w32", "F32", new long[] {7, 5}, values).add("wbf", "BF16", new long[] {7, 5}, values)
+                .write(file);
+        long saved = SafetensorsFile.chunkBytes;
+        SafetensorsFile.chunkBytes = 64; // 20 bytes a row: chunks of 3 rows, 3 + 3 + 1
+        try (SafetensorsFile st = SafetensorsFile.open(file);
+             NDManager m = Devices.engine().newBaseManager(Device.cpu())) {
+            NDArray w32 = st.load(m, "w32", DataType.FLOAT32);
+            assertEquals(new ai.djl.ndarray.types.Shape(7, 5), w32.getShape());
+            assertArrayEquals(values, w32.toFloatArray());
+            assertArrayEquals(st.readFloats("wbf"), st.load(m, "wbf", DataType.FLOAT32).toFloatArray());
+            int before = m.getManagedArrays().size();
+            st.load(m, "w32", DataType.FLOAT32);
+            assertEquals(before + 1, m.getManagedArrays().size(), "the chunks are freed, only the whole stays");
+        } finally {
+            SafetensorsFile.chunkBytes = saved;
+        }
+    }
 }
