@@ -47,7 +47,7 @@ public final class Generator {
         try (KvCache cache = new KvCache(model.manager(), model.config().numHiddenLayers())) {
             long[] step = toLongs(prompt);
             for (int n = 0; n < maxNewTokens; n++) {
-                int next = chooser.next(lastLogits(step, cache));
+                int next = nextToken(step, cache, sampling, chooser);
                 ids[length++] = next;
                 onToken.accept(next);
                 if (stopIds.contains(next)) {
@@ -60,14 +60,20 @@ public final class Generator {
         return new Result(java.util.Arrays.copyOf(ids, length), prompt.length, finish);
     }
 
-    /** Runs the new tokens through the model and returns the fp32 logits of the last one. */
-    private float[] lastLogits(long[] tokens, KvCache cache) {
+    /**
+     * Runs the new tokens through the model and picks the next one. Greedy decoding takes the argmax on
+     * the device (first index on ties, as on the host) and reads one id; sampling reads the fp32 logits.
+     */
+    private int nextToken(long[] tokens, KvCache cache, Sampling sampling, Sampling.Chooser chooser) {
         try (NDManager step = model.manager().newSubManager(); NDScope scope = new NDScope()) {
             scope.suppressNotUsedWarning();
             NDArray input = step.create(tokens).reshape(1, tokens.length);
             NDArray hidden = model.forward(input, cache, false);
-            NDArray last = hidden.get(new NDIndex(":, -1, :"));
-            return model.logits(last).toType(DataType.FLOAT32, false).toFloatArray();
+            NDArray logits = model.logits(hidden.get(new NDIndex(":, -1, :"))); // (1, vocab)
+            if (sampling.greedy()) {
+                return (int) logits.argMax().getLong();
+            }
+            return chooser.next(logits.toType(DataType.FLOAT32, false).toFloatArray());
         }
     }
 

@@ -35,6 +35,7 @@ public final class Qwen3Model implements AutoCloseable {
     private final NDArray norm;          // (hidden)
     private final NDArray lmHead;        // (vocab, hidden); embed_tokens itself when tied
     private final Rope rope;
+    private final Masks masks;
 
     private Qwen3Model(Qwen3Config config, NDManager manager, DataType dtype, NDArray embedTokens,
                        List<Qwen3Layer> layers, NDArray norm, NDArray lmHead) {
@@ -46,6 +47,7 @@ public final class Qwen3Model implements AutoCloseable {
         this.norm = norm;
         this.lmHead = lmHead;
         this.rope = new Rope(manager, config.headDim(), config.ropeTheta());
+        this.masks = new Masks(manager);
     }
 
     /**
@@ -127,7 +129,7 @@ public final class Qwen3Model implements AutoCloseable {
         int start = cache == null ? 0 : cache.length();
         NDManager m = inputIds.getManager();
         NDArray[] cosSin = rope.cosSin(m, start, (int) tokens, dtype); // each (tokens, head_dim)
-        NDArray mask = tokens > 1 ? causalMask(m, start, (int) tokens) : null;
+        NDArray mask = tokens <= 1 ? null : start == 0 ? masks.square(m, (int) tokens) : causalMask(m, start, (int) tokens);
 
         NDArray x = inputIds.getNDArrayInternal()
                 .embedding(inputIds, embedTokens, SparseFormat.DENSE).singletonOrThrow();
@@ -229,6 +231,33 @@ public final class Qwen3Model implements AutoCloseable {
     @Override
     public void close() {
         manager.close();
+    }
+
+    /**
+     * Causal masks for sequences starting at position 0 (training, scoring, prefill): one square table
+     * on the device, grown on demand and sliced, so a training step builds and uploads no mask.
+     */
+    static final class Masks {
+        private final NDManager manager;
+        private NDArray table; // (size, size) fp32: 0 on and below the diagonal, -inf above
+        private int size;
+
+        Masks(NDManager manager) {
+            this.manager = manager;
+        }
+
+        synchronized NDArray square(NDManager m, int tokens) {
+            if (tokens > size) {
+                if (table != null) {
+                    table.close();
+                }
+                size = Math.max(tokens, Math.max(256, size * 2));
+                table = causalMask(manager, 0, size);
+                // The table outlives the forward (and its NDScope) that first needed it.
+                ai.djl.ndarray.NDScope.unregister(table);
+            }
+            return table.get(m, new NDIndex(":{}, :{}", tokens, tokens));
+        }
     }
 
     /** Rotary position embeddings, half-split convention, cos/sin tables grown on demand. */
