@@ -52,6 +52,8 @@ public final class HubDownloader {
     private final String endpoint;
     private final String token;
     private final HttpClient http;
+    /** For HEAD: the Hub puts X-Linked-Size / X-Linked-Etag on the redirect of an LFS file. */
+    private final HttpClient noRedirect;
 
     public HubDownloader(String endpoint, String token) {
         this.endpoint = endpoint.replaceAll("/+$", "");
@@ -59,6 +61,10 @@ public final class HubDownloader {
         this.http = HttpClient.newBuilder()
                 .connectTimeout(Duration.ofSeconds(20))
                 .followRedirects(HttpClient.Redirect.NORMAL)
+                .build();
+        this.noRedirect = HttpClient.newBuilder()
+                .connectTimeout(Duration.ofSeconds(20))
+                .followRedirects(HttpClient.Redirect.NEVER)
                 .build();
     }
 
@@ -101,9 +107,6 @@ public final class HubDownloader {
 
     private RemoteFile head(String repo, boolean dataset, String revision, String path) {
         String url = fileUrl(repo, dataset, revision, path);
-        // No redirects: the Hub puts X-Linked-Size / X-Linked-Etag on the redirect of an LFS file.
-        HttpClient noRedirect = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(20))
-                .followRedirects(HttpClient.Redirect.NEVER).build();
         HttpResponse<Void> r;
         try {
             r = noRedirect.send(request(url).method("HEAD", HttpRequest.BodyPublishers.noBody()).build(),
