@@ -21,4 +21,13 @@ public class MedqaException extends RuntimeException {
     public int exitCode() {
         return exitCode;
     }
+
+    /** The first line of a library's message (Jackson's run to several), for one-line errors. */
+    public static String firstLine(String message) {
+        if (message == null) {
+            return "unknown error";
+        }
+        int nl = message.indexOf('\n');
+        return nl < 0 ? message : message.substring(0, nl);
+    }
 }

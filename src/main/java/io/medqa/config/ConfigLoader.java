@@ -59,7 +59,7 @@ public final class ConfigLoader {
             } catch (NoSuchFileException e) {
                 throw new MedqaException(ExitCodes.NO_INPUT, file + ": file not found");
             } catch (IOException e) {
-                throw new MedqaException(ExitCodes.DATA, file + ": not valid YAML: " + firstLine(e.getMessage()));
+                throw new MedqaException(ExitCodes.DATA, file + ": not valid YAML: " + MedqaException.firstLine(e.getMessage()));
             }
             if (user != null && !user.isNull() && !user.isMissingNode()) {
                 if (!user.isObject()) {
@@ -82,15 +82,15 @@ public final class ConfigLoader {
                     + describe(e.getTargetType()) + ", got \"" + e.getValue() + "\"");
         } catch (MismatchedInputException e) {
             throw new MedqaException(ExitCodes.DATA, source + ": key " + path(e) + ": expected "
-                    + describe(e.getTargetType()) + " (" + firstLine(e.getOriginalMessage()) + ")");
+                    + describe(e.getTargetType()) + " (" + MedqaException.firstLine(e.getOriginalMessage()) + ")");
         } catch (JsonMappingException e) {
             Throwable cause = e.getCause();
             if (cause instanceof ConfigException c) {
                 throw new MedqaException(ExitCodes.DATA, source + ": " + c.getMessage());
             }
-            throw new MedqaException(ExitCodes.DATA, source + ": " + firstLine(e.getOriginalMessage()));
+            throw new MedqaException(ExitCodes.DATA, source + ": " + MedqaException.firstLine(e.getOriginalMessage()));
         } catch (IOException e) {
-            throw new MedqaException(ExitCodes.DATA, source + ": " + firstLine(e.getMessage()));
+            throw new MedqaException(ExitCodes.DATA, source + ": " + MedqaException.firstLine(e.getMessage()));
         }
     }
 
@@ -205,11 +205,4 @@ public final class ConfigLoader {
         return type == String.class ? "a string" : "a " + type.getSimpleName();
     }
 
-    private static String firstLine(String message) {
-        if (message == null) {
-            return "unknown error";
-        }
-        int nl = message.indexOf('\n');
-        return nl < 0 ? message : message.substring(0, nl);
-    }
 }

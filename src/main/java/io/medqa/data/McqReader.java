@@ -164,7 +164,7 @@ public final class McqReader {
             return row;
         } catch (JsonProcessingException e) {
             throw new MedqaException(ExitCodes.DATA, file + ":" + line + ": malformed JSON: "
-                    + e.getOriginalMessage().lines().findFirst().orElse(""));
+                    + MedqaException.firstLine(e.getOriginalMessage()));
         }
     }
 

@@ -100,7 +100,7 @@ public final class SafetensorsFile implements AutoCloseable {
             try {
                 header = JSON.readTree(new String(headerBytes.array(), StandardCharsets.UTF_8).trim());
             } catch (IOException e) {
-                throw bad(path, "bad header: not valid JSON (" + firstLine(e.getMessage()) + ")");
+                throw bad(path, "bad header: not valid JSON (" + MedqaException.firstLine(e.getMessage()) + ")");
             }
             if (header == null || !header.isObject()) {
                 throw bad(path, "bad header: not a JSON object");
@@ -334,13 +334,6 @@ public final class SafetensorsFile implements AutoCloseable {
         }
     }
 
-    private static String firstLine(String message) {
-        if (message == null) {
-            return "unknown error";
-        }
-        int nl = message.indexOf('\n');
-        return nl < 0 ? message : message.substring(0, nl);
-    }
 
     private static void closeQuietly(FileChannel channel) {
         try {

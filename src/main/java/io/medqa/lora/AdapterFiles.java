@@ -60,7 +60,7 @@ public final class AdapterFiles {
         try {
             c = JSON.readTree(configFile.toFile());
         } catch (IOException e) {
-            throw bad(configFile, "not valid JSON: " + e.getMessage().lines().findFirst().orElse(""));
+            throw bad(configFile, "not valid JSON: " + MedqaException.firstLine(e.getMessage()));
         }
         if (!"LORA".equals(c.path("peft_type").asText())) {
             throw bad(configFile, "peft_type is \"" + c.path("peft_type").asText() + "\"; only LORA adapters are supported");

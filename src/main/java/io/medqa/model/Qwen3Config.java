@@ -57,7 +57,7 @@ public record Qwen3Config(
             throw new MedqaException(ExitCodes.NO_INPUT, file + ": file not found (is " + dir
                     + " a Hugging Face model folder?)");
         } catch (IOException e) {
-            throw new MedqaException(ExitCodes.DATA, file + ": not valid JSON: " + firstLine(e.getMessage()));
+            throw new MedqaException(ExitCodes.DATA, file + ": not valid JSON: " + MedqaException.firstLine(e.getMessage()));
         }
         if (root == null || !root.isObject()) {
             throw new MedqaException(ExitCodes.DATA, file + ": not a JSON object");
@@ -134,11 +134,4 @@ public record Qwen3Config(
         }
     }
 
-    private static String firstLine(String message) {
-        if (message == null) {
-            return "unknown error";
-        }
-        int nl = message.indexOf('\n');
-        return nl < 0 ? message : message.substring(0, nl);
-    }
 }

@@ -94,7 +94,7 @@ public final class Checkpoints {
         try {
             state = JSON.readValue(stateFile.toFile(), TrainerState.class);
         } catch (IOException e) {
-            throw new MedqaException(ExitCodes.DATA, stateFile + ": " + e.getMessage().lines().findFirst().orElse(""));
+            throw new MedqaException(ExitCodes.DATA, stateFile + ": " + MedqaException.firstLine(e.getMessage()));
         }
         return new Loaded(dir, state, readAll(dir.resolve(LoraAdapter.WEIGHTS_FILE)), readAll(dir.resolve(OPTIMIZER)));
     }
