@@ -3,6 +3,7 @@ package io.medqa.eval;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
+import ai.djl.ndarray.types.Shape;
 import io.medqa.ExitCodes;
 import io.medqa.MedqaException;
 import io.medqa.data.McqSample;
@@ -10,6 +11,7 @@ import io.medqa.data.PromptFormat;
 import io.medqa.model.Casts;
 import io.medqa.model.Qwen3Model;
 import io.medqa.model.QwenTokenizer;
+import io.medqa.model.Tensors;
 
 import java.util.Arrays;
 import java.util.List;
@@ -100,11 +102,11 @@ public final class LetterScorer {
         float[] flat;
         try (NDManager m = model.manager().newSubManager(); NDScope scope = new NDScope()) {
             scope.suppressNotUsedWarning();
-            NDArray input = m.create(ids).reshape(rows, length);
+            NDArray input = Tensors.fromHost(m, ids, new Shape(rows, length));
             NDArray states = model.forward(input, null, false).reshape((long) rows * length, hidden);
-            NDArray at = states.gather(m.create(last).reshape(rows, 1).broadcast(rows, hidden), 0);
+            NDArray at = states.gather(Tensors.fromHost(m, last, new Shape(rows, 1)).broadcast(rows, hidden), 0);
             NDArray logProbs = Casts.atLeastFp32(model.logits(at)).logSoftmax(1);
-            NDArray picked = logProbs.gather(m.create(letters).reshape(1, letters.length).broadcast(rows, letters.length), 1);
+            NDArray picked = logProbs.gather(Tensors.fromHost(m, letters, new Shape(1, letters.length)).broadcast(rows, letters.length), 1);
             flat = picked.toType(ai.djl.ndarray.types.DataType.FLOAT32, false).toFloatArray();
         }
         double[][] out = new double[rows][];

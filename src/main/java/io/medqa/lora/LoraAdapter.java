@@ -10,6 +10,7 @@ import io.medqa.io.AtomicFiles;
 import io.medqa.io.SafetensorsWriter;
 import io.medqa.model.Qwen3Layer;
 import io.medqa.model.Qwen3Model;
+import io.medqa.model.Tensors;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -85,13 +86,14 @@ public final class LoraAdapter implements AutoCloseable {
                     }
                     b = new float[out * config.r()];
                 }
-                NDArray aArr = manager.create(a, new Shape(config.r(), in));
-                NDArray bArr = manager.create(b, new Shape(out, config.r()));
+                NDArray aArr = Tensors.fromHost(manager, a, new Shape(config.r(), in));
+                NDArray bArr = Tensors.fromHost(manager, b, new Shape(out, config.r()));
                 aArr.setRequiresGradient(true);
                 bArr.setRequiresGradient(true);
                 params.add(new Param(aName, aArr));
                 params.add(new Param(bName, bArr));
-                LoraProjection lora = new LoraProjection(base, aArr, bArr, config.scale(), config.dropout());
+                LoraProjection lora = new LoraProjection(base, aArr, bArr, Tensors.constant(manager, config.scale()),
+                        config.dropout());
                 layer.setProjection(target, lora);
                 projections.add(lora);
             }

@@ -15,11 +15,11 @@ public final class LoraProjection implements Projection {
     private final Projection base;
     final NDArray loraA; // (r, in_features) fp32
     final NDArray loraB; // (out_features, r) fp32
-    private final double scale;
+    private final NDArray scale; // 0-d, owned by libtorch: autograd keeps it for the backward of the product
     private final float dropout;
     private boolean enabled = true;
 
-    LoraProjection(Projection base, NDArray loraA, NDArray loraB, double scale, double dropout) {
+    LoraProjection(Projection base, NDArray loraA, NDArray loraB, NDArray scale, double dropout) {
         this.base = base;
         this.loraA = loraA;
         this.loraB = loraB;

@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
 
 import java.util.Set;
 import java.util.function.IntConsumer;
@@ -67,7 +68,7 @@ public final class Generator {
     private int nextToken(long[] tokens, KvCache cache, Sampling sampling, Sampling.Chooser chooser) {
         try (NDManager step = model.manager().newSubManager(); NDScope scope = new NDScope()) {
             scope.suppressNotUsedWarning();
-            NDArray input = step.create(tokens).reshape(1, tokens.length);
+            NDArray input = Tensors.fromHost(step, tokens, new Shape(1, tokens.length));
             NDArray hidden = model.forward(input, cache, false);
             NDArray logits = model.logits(hidden.get(new NDIndex(":, -1, :"))); // (1, vocab)
             if (sampling.greedy()) {

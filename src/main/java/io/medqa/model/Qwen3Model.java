@@ -36,6 +36,10 @@ public final class Qwen3Model implements AutoCloseable {
     private final NDArray lmHead;        // (vocab, hidden); embed_tokens itself when tied
     private final Rope rope;
     private final Masks masks;
+    // 0-d constants owned by libtorch, made once: autograd saves the attention scale for the backward
+    // pass, and a scalar made per op would cost a host-to-device copy per layer on a GPU (see Tensors).
+    private final NDArray attentionScale;
+    private final NDArray rmsEps;
 
     private Qwen3Model(Qwen3Config config, NDManager manager, DataType dtype, NDArray embedTokens,
                        List<Qwen3Layer> layers, NDArray norm, NDArray lmHead) {
@@ -48,6 +52,8 @@ public final class Qwen3Model implements AutoCloseable {
         this.lmHead = lmHead;
         this.rope = new Rope(manager, config.headDim(), config.ropeTheta());
         this.masks = new Masks(manager);
+        this.attentionScale = Tensors.constant(manager, 1.0 / Math.sqrt(config.headDim()));
+        this.rmsEps = Tensors.constant(manager, config.rmsNormEps());
     }
 
     /**
@@ -195,7 +201,7 @@ public final class Qwen3Model implements AutoCloseable {
         NDArray q5 = q.reshape(batch, kvHeads, groups, tokens, d);
         NDArray k5 = k.expandDims(2);
         NDArray v5 = v.expandDims(2);
-        NDArray scores = q5.matMul(k5.transpose(0, 1, 2, 4, 3)).mul(1.0 / Math.sqrt(d)); // (.., tokens, keys)
+        NDArray scores = q5.matMul(k5.transpose(0, 1, 2, 4, 3)).mul(attentionScale); // (.., tokens, keys)
         NDArray scores32 = Casts.atLeastFp32(scores);
         if (mask != null) {
             scores32 = scores32.add(mask);
@@ -212,7 +218,7 @@ public final class Qwen3Model implements AutoCloseable {
     NDArray rmsNorm(NDArray x, NDArray weight) {
         NDArray x32 = Casts.atLeastFp32(x);
         NDArray variance = x32.square().mean(new int[] {-1}, true);
-        NDArray normed = x32.div(variance.add(config.rmsNormEps()).sqrt());
+        NDArray normed = x32.div(variance.add(rmsEps).sqrt());
         return Casts.to(normed, x.getDataType()).mul(weight);
     }
 
@@ -225,7 +231,7 @@ public final class Qwen3Model implements AutoCloseable {
                 mask[i * keys + j] = Float.NEGATIVE_INFINITY;
             }
         }
-        return m.create(mask, new Shape(tokens, keys));
+        return Tensors.fromHost(m, mask, new Shape(tokens, keys));
     }
 
     @Override
@@ -252,7 +258,7 @@ public final class Qwen3Model implements AutoCloseable {
                     table.close();
                 }
                 size = Math.max(tokens, Math.max(256, size * 2));
-                table = causalMask(manager, 0, size);
+                table = causalMask(manager, 0, size); // owned by libtorch, so live slices survive a regrowth
                 // The table outlives the forward (and its NDScope) that first needed it.
                 ai.djl.ndarray.NDScope.unregister(table);
             }
@@ -314,8 +320,9 @@ public final class Qwen3Model implements AutoCloseable {
                 cos.close();
                 sin.close();
             }
-            cos = manager.create(c, new Shape(n, dim));
-            sin = manager.create(s, new Shape(n, dim));
+            // Owned by libtorch: a slice handed to a forward keeps its storage alive after a regrowth.
+            cos = Tensors.fromHost(manager, c, new Shape(n, dim));
+            sin = Tensors.fromHost(manager, s, new Shape(n, dim));
             // The tables outlive the forward (and its NDScope) that first needed them.
             ai.djl.ndarray.NDScope.unregister(cos, sin);
             positions = n;

@@ -3,6 +3,7 @@ package io.medqa.train;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
+import io.medqa.model.Tensors;
 
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -90,8 +91,8 @@ public final class AdamW implements AutoCloseable {
         for (int i = 0; i < params.size(); i++) {
             m[i].close();
             v[i].close();
-            m[i] = manager.create(state.get("m." + i), params.get(i).getShape());
-            v[i] = manager.create(state.get("v." + i), params.get(i).getShape());
+            m[i] = Tensors.fromHost(manager, state.get("m." + i), params.get(i).getShape());
+            v[i] = Tensors.fromHost(manager, state.get("v." + i), params.get(i).getShape());
         }
         this.step = stepCount;
     }

@@ -5,9 +5,11 @@ import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
+import ai.djl.ndarray.types.Shape;
 import io.medqa.data.MicroBatch;
 import io.medqa.model.Casts;
 import io.medqa.model.Qwen3Model;
+import io.medqa.model.Tensors;
 
 import java.util.List;
 
@@ -26,12 +28,12 @@ public final class LossFunctions {
     public static NDArray answerNll(Qwen3Model model, NDManager m, MicroBatch mb, boolean training) {
         int hidden = model.config().hiddenSize();
         int n = mb.targetCount();
-        NDArray ids = m.create(mb.ids()).reshape(mb.rows(), mb.length());
+        NDArray ids = Tensors.fromHost(m, mb.ids(), new Shape(mb.rows(), mb.length()));
         NDArray states = model.forward(ids, null, training).reshape((long) mb.rows() * mb.length(), hidden);
-        NDArray rows = m.create(mb.positions()).reshape(n, 1).broadcast(n, hidden);
+        NDArray rows = Tensors.fromHost(m, mb.positions(), new Shape(n, 1)).broadcast(n, hidden);
         NDArray selected = states.gather(rows, 0); // (targets, hidden)
         NDArray logProbs = Casts.atLeastFp32(model.logits(selected)).logSoftmax(1);
-        NDArray targets = m.create(mb.targets()).reshape(n, 1);
+        NDArray targets = Tensors.fromHost(m, mb.targets(), new Shape(n, 1));
         return logProbs.gather(targets, 1).sum().neg();
     }
 

@@ -3,14 +3,7 @@ package io.medqa.train;
 import ai.djl.Device;
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDArrays;
-import ai.djl.ndarray.NDList;
-import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.DataType;
-import ai.djl.pytorch.engine.PtNDArray;
-import ai.djl.pytorch.jni.JniUtils;
-import ai.djl.training.GradientCollector;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.medqa.ExitCodes;
@@ -182,7 +175,7 @@ public final class Trainer {
                             // Dropout masks depend only on (seed, step): a resumed run draws the same ones.
                             engine.setRandomSeed((int) (t.seed() + step));
                             double scale = scaler.scale();
-                            double[] lossAndNorm = forwardBackward(model, adapter, batches, scale);
+                            double[] lossAndNorm = TrainStep.forwardBackward(model, adapter, batches, scale);
                             int targets = batches.stream().mapToInt(MicroBatch::targetCount).sum();
                             double loss = lossAndNorm[0] / targets;
                             double gradNorm = lossAndNorm[1] / scale;
@@ -194,7 +187,7 @@ public final class Trainer {
                                 LOG.warn("step {}: gradients overflowed at loss scale {}; step skipped, scale now {}",
                                         step, scale, scaler.scale());
                             }
-                            zeroGradients(adapter);
+                            TrainStep.zeroGradients(adapter);
                             long tokens = batches.stream().mapToLong(MicroBatch::tokens).sum();
                             tokensSeen += tokens;
                             double seconds = (System.nanoTime() - t0) / 1e9;
@@ -238,51 +231,6 @@ public final class Trainer {
                 writeRunJson(out, run);
                 return new Result(step, lastLoss, scaler.skippedSteps(), interrupted, out);
             }
-        }
-    }
-
-    /**
-     * Forward and backward over a step's micro-batches; gradients accumulate in the LoRA matrices.
-     *
-     * @return {sum of answer-token NLL, global L2 norm of the (scaled) gradients}, read in one sync
-     */
-    private double[] forwardBackward(Qwen3Model model, LoraAdapter adapter, List<MicroBatch> batches, double scale) {
-        int targets = batches.stream().mapToInt(MicroBatch::targetCount).sum();
-        Engine engine = Devices.engine();
-        try (NDManager stepManager = model.manager().newSubManager()) {
-            NDList losses = new NDList();
-            for (MicroBatch mb : batches) {
-                try (NDManager sub = stepManager.newSubManager(); NDScope scope = new NDScope()) {
-                    scope.suppressNotUsedWarning();
-                    try (GradientCollector collector = engine.newGradientCollector()) {
-                        NDArray nll = LossFunctions.answerNll(model, sub, mb, true);
-                        collector.backward(nll.mul(scale / targets));
-                        NDArray kept = nll.stopGradient();
-                        NDScope.unregister(kept);
-                        kept.attach(stepManager);
-                        losses.add(kept);
-                    }
-                }
-            }
-            try (NDScope scope = new NDScope()) {
-                scope.suppressNotUsedWarning();
-                NDList squares = new NDList();
-                for (LoraAdapter.Param p : adapter.params()) {
-                    try (NDArray g = p.array().getGradient()) {
-                        squares.add(g.square().sum().toType(DataType.FLOAT32, false));
-                    }
-                }
-                NDArray lossSum = NDArrays.stack(losses).sum();
-                NDArray sumSq = NDArrays.stack(squares).sum();
-                float[] host = NDArrays.stack(new NDList(lossSum, sumSq)).toFloatArray();
-                return new double[] {host[0], Math.sqrt(host[1])};
-            }
-        }
-    }
-
-    private static void zeroGradients(LoraAdapter adapter) {
-        for (LoraAdapter.Param p : adapter.params()) {
-            JniUtils.zeroGrad((PtNDArray) p.array());
         }
     }
 

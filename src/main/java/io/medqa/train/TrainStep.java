@@ -1,0 +1,80 @@
+package io.medqa.train;
+
+import ai.djl.engine.Engine;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.NDScope;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.pytorch.engine.PtNDArray;
+import ai.djl.pytorch.jni.JniUtils;
+import ai.djl.training.GradientCollector;
+import io.medqa.data.MicroBatch;
+import io.medqa.lora.LoraAdapter;
+import io.medqa.model.Devices;
+import io.medqa.model.Qwen3Model;
+import io.medqa.model.Tensors;
+
+import java.util.List;
+
+/**
+ * The gradient half of one optimizer step, shared by {@code medqa train} and the tests: forward and
+ * backward over the step's micro-batches, gradients accumulating in the LoRA matrices.
+ *
+ * <p>Each micro-batch contributes (sum of its answer-token NLL) * lossScale / (answer tokens of the whole
+ * step), so the accumulated gradient is lossScale times that of the mean over the step's answer tokens.
+ */
+public final class TrainStep {
+
+    private TrainStep() {}
+
+    /**
+     * @return {sum of answer-token NLL over the step, global L2 norm of the (scaled) gradients}, read in
+     *     one host sync after the last backward
+     */
+    public static double[] forwardBackward(Qwen3Model model, LoraAdapter adapter, List<MicroBatch> batches,
+                                           double lossScale) {
+        int targets = batches.stream().mapToInt(MicroBatch::targetCount).sum();
+        Engine engine = Devices.engine();
+        try (NDManager stepManager = model.manager().newSubManager()) {
+            NDList losses = new NDList();
+            for (MicroBatch mb : batches) {
+                // Every array of the forward (and the graph autograd keeps of it) lives until after
+                // backward; the scope frees them all when the micro-batch is done.
+                try (NDManager sub = stepManager.newSubManager(); NDScope scope = new NDScope()) {
+                    scope.suppressNotUsedWarning();
+                    try (GradientCollector collector = engine.newGradientCollector()) {
+                        NDArray nll = LossFunctions.answerNll(model, sub, mb, true);
+                        // The factor is saved by autograd for the backward of the product: owned by libtorch.
+                        collector.backward(nll.mul(Tensors.scalar(sub, lossScale / targets)));
+                        NDArray kept = nll.stopGradient();
+                        NDScope.unregister(kept);
+                        kept.attach(stepManager);
+                        losses.add(kept);
+                    }
+                }
+            }
+            try (NDScope scope = new NDScope()) {
+                scope.suppressNotUsedWarning();
+                NDList squares = new NDList();
+                for (LoraAdapter.Param p : adapter.params()) {
+                    try (NDArray g = p.array().getGradient()) {
+                        squares.add(g.square().sum().toType(DataType.FLOAT32, false));
+                    }
+                }
+                NDArray lossSum = NDArrays.stack(losses).sum();
+                NDArray sumSq = NDArrays.stack(squares).sum();
+                float[] host = NDArrays.stack(new NDList(lossSum, sumSq)).toFloatArray();
+                return new double[] {host[0], Math.sqrt(host[1])};
+            }
+        }
+    }
+
+    /** Clears the accumulated gradients of every LoRA matrix (in place, as optimizer.zero_grad()). */
+    public static void zeroGradients(LoraAdapter adapter) {
+        for (LoraAdapter.Param p : adapter.params()) {
+            JniUtils.zeroGrad((PtNDArray) p.array());
+        }
+    }
+}
