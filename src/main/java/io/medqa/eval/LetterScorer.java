@@ -80,13 +80,35 @@ public final class LetterScorer {
     public double[][] score(List<McqSample> batch) {
         int rows = batch.size();
         int[][] inputs = new int[rows][];
-        int length = 0;
         for (int r = 0; r < rows; r++) {
             inputs[r] = inputIds(batch.get(r));
-            length = Math.max(length, inputs[r].length);
+        }
+        float[] flat = letterLogProbs(model, tokenizer.padId(), inputs, letterIds);
+        double[][] out = new double[rows][];
+        for (int r = 0; r < rows; r++) {
+            out[r] = new double[batch.get(r).options().size()];
+            for (int o = 0; o < out[r].length; o++) {
+                out[r][o] = flat[r * letterIds.length + o];
+            }
+        }
+        return out;
+    }
+
+    /**
+     * The scoring pass on token ids, shared with {@code medqa bench}: rows right-padded with
+     * {@code padId} into one (rows, longest) batch, one forward pass, log-softmax at each row's last
+     * real position, read at {@code letterIds}.
+     *
+     * @return (rows * letterIds.length) log-probabilities, row-major, in one host read
+     */
+    public static float[] letterLogProbs(Qwen3Model model, int padId, int[][] inputs, int[] letterIds) {
+        int rows = inputs.length;
+        int length = 0;
+        for (int[] in : inputs) {
+            length = Math.max(length, in.length);
         }
         long[] ids = new long[rows * length];
-        Arrays.fill(ids, tokenizer.padId());
+        Arrays.fill(ids, padId);
         long[] last = new long[rows];
         for (int r = 0; r < rows; r++) {
             for (int t = 0; t < inputs[r].length; t++) {
@@ -99,7 +121,6 @@ public final class LetterScorer {
         for (int i = 0; i < letters.length; i++) {
             letters[i] = letterIds[i];
         }
-        float[] flat;
         try (NDManager m = model.manager().newSubManager(); NDScope scope = new NDScope()) {
             scope.suppressNotUsedWarning();
             NDArray input = Tensors.fromHost(m, ids, new Shape(rows, length));
@@ -107,16 +128,8 @@ public final class LetterScorer {
             NDArray at = states.gather(Tensors.fromHost(m, last, new Shape(rows, 1)).broadcast(rows, hidden), 0);
             NDArray logProbs = Casts.atLeastFp32(model.logits(at)).logSoftmax(1);
             NDArray picked = logProbs.gather(Tensors.fromHost(m, letters, new Shape(1, letters.length)).broadcast(rows, letters.length), 1);
-            flat = picked.toType(ai.djl.ndarray.types.DataType.FLOAT32, false).toFloatArray();
+            return picked.toType(ai.djl.ndarray.types.DataType.FLOAT32, false).toFloatArray();
         }
-        double[][] out = new double[rows][];
-        for (int r = 0; r < rows; r++) {
-            out[r] = new double[batch.get(r).options().size()];
-            for (int o = 0; o < out[r].length; o++) {
-                out[r][o] = flat[r * letters.length + o];
-            }
-        }
-        return out;
     }
 
     /** Accuracy of argmax-letter predictions over the samples, in batches. */

@@ -19,8 +19,9 @@ import io.medqa.model.Tensors;
 import java.util.List;
 
 /**
- * The gradient half of one optimizer step, shared by {@code medqa train} and the tests: forward and
- * backward over the step's micro-batches, gradients accumulating in the LoRA matrices.
+ * One optimizer step, shared by {@code medqa train}, {@code medqa bench} and the tests: forward and
+ * backward over the step's micro-batches, gradients accumulating in the LoRA matrices, then the loss
+ * scaler's verdict, clipping, AdamW and zeroed gradients.
  *
  * <p>Each micro-batch contributes (sum of its answer-token NLL) * lossScale / (answer tokens of the whole
  * step), so the accumulated gradient is lossScale times that of the mean over the step's answer tokens.
@@ -28,6 +29,36 @@ import java.util.List;
 public final class TrainStep {
 
     private TrainStep() {}
+
+    /**
+     * What one optimizer step did.
+     *
+     * @param loss mean answer-token NLL of the step
+     * @param gradNorm global L2 norm of the unscaled gradients (before clipping)
+     * @param lossScale the scale this step's backward ran with
+     * @param stepped false when the gradients overflowed and the update was skipped
+     */
+    public record Outcome(double loss, double gradNorm, double lossScale, boolean stepped) {}
+
+    /**
+     * Forward and backward over {@code batches}; when the scaler accepts the gradients, clip them to
+     * {@code maxGradNorm} (0: no clipping) and take an AdamW step at {@code lr}; the gradients are zeroed
+     * either way. The caller seeds dropout for the step.
+     */
+    public static Outcome step(Qwen3Model model, LoraAdapter adapter, List<MicroBatch> batches, LossScaler scaler,
+                               AdamW optimizer, double lr, double maxGradNorm) {
+        double scale = scaler.scale();
+        double[] lossAndNorm = forwardBackward(model, adapter, batches, scale);
+        int targets = batches.stream().mapToInt(MicroBatch::targetCount).sum();
+        double gradNorm = lossAndNorm[1] / scale;
+        boolean stepped = scaler.update(lossAndNorm[1]);
+        if (stepped) {
+            double clip = maxGradNorm > 0 ? Math.min(1.0, maxGradNorm / (gradNorm + 1e-6)) : 1.0;
+            optimizer.step(lr, clip / scale);
+        }
+        zeroGradients(adapter);
+        return new Outcome(lossAndNorm[0] / targets, gradNorm, scale, stepped);
+    }
 
     /**
      * @return {sum of answer-token NLL over the step, global L2 norm of the (scaled) gradients}, read in

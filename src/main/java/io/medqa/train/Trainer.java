@@ -174,20 +174,16 @@ public final class Trainer {
                             double lr = schedule.lr(step - 1);
                             // Dropout masks depend only on (seed, step): a resumed run draws the same ones.
                             engine.setRandomSeed((int) (t.seed() + step));
-                            double scale = scaler.scale();
-                            double[] lossAndNorm = TrainStep.forwardBackward(model, adapter, batches, scale);
-                            int targets = batches.stream().mapToInt(MicroBatch::targetCount).sum();
-                            double loss = lossAndNorm[0] / targets;
-                            double gradNorm = lossAndNorm[1] / scale;
-                            boolean stepped = scaler.update(lossAndNorm[1]);
-                            if (stepped) {
-                                double clip = t.maxGradNorm() > 0 ? Math.min(1.0, t.maxGradNorm() / (gradNorm + 1e-6)) : 1.0;
-                                optimizer.step(lr, clip / scale);
-                            } else {
+                            TrainStep.Outcome outcome = TrainStep.step(model, adapter, batches, scaler, optimizer, lr,
+                                    t.maxGradNorm());
+                            double loss = outcome.loss();
+                            double gradNorm = outcome.gradNorm();
+                            double scale = outcome.lossScale();
+                            boolean stepped = outcome.stepped();
+                            if (!stepped) {
                                 LOG.warn("step {}: gradients overflowed at loss scale {}; step skipped, scale now {}",
                                         step, scale, scaler.scale());
                             }
-                            TrainStep.zeroGradients(adapter);
                             long tokens = batches.stream().mapToLong(MicroBatch::tokens).sum();
                             tokensSeen += tokens;
                             double seconds = (System.nanoTime() - t0) / 1e9;
