@@ -1,0 +1,98 @@
+package io.medqa.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.medqa.bench.BenchShape;
+import io.medqa.bench.FlopCount;
+import io.medqa.model.TinyQwen3;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Path;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class BenchCommandTest {
+
+    @TempDir
+    Path tmp;
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    @Test
+    void tinyTrainingBenchReportsSaneFigures() throws Exception {
+        CliTest.Run r = CliTest.run("bench", "--shape", "tiny", "--steps", "2", "--warmup", "1", "--micro-batch", "2",
+                "--seq-len", "32", "--peak-tflops", "0.5", "--device", "cpu", "--json");
+        assertEquals(0, r.code(), r.err());
+        JsonNode j = JSON.readTree(r.out());
+        assertEquals("train", j.get("mode").asText());
+        assertEquals("fp32", j.get("precision").asText());
+        assertEquals(64, j.get("tokens_per_step").asLong());
+        assertEquals(7_168, j.get("parameters").get("trainable").asLong()); // r 8 on q/k/v/o of the tiny shape
+        JsonNode st = j.get("step_time_s");
+        assertEquals(2, st.get("all").size());
+        double median = st.get("median").asDouble();
+        assertTrue(median > 0 && st.get("min").asDouble() <= median && median <= st.get("max").asDouble(), st.toString());
+        assertEquals(64 / median, j.get("tokens_per_s").asDouble(), 1e-9 * j.get("tokens_per_s").asDouble());
+        double flops = FlopCount.trainMicroBatch(BenchShape.of("tiny"), List.of("q_proj", "k_proj", "v_proj", "o_proj"),
+                8, 2, 32);
+        assertEquals(flops, j.get("flops_per_step").asDouble());
+        assertEquals(flops / median / 1e12 / 0.5, j.get("mfu").asDouble(), 1e-12);
+        // random N(0, 0.02) weights give near-uniform predictions: the loss starts at about ln(vocab)
+        assertEquals(3, j.get("losses").size());
+        for (JsonNode loss : j.get("losses")) {
+            assertEquals(Math.log(512), loss.asDouble(), 0.3);
+        }
+        assertEquals(0, j.get("skipped_steps").asLong());
+        JsonNode mem = j.get("memory");
+        assertTrue(mem.get("peak_rss_bytes").asLong() >= mem.get("rss_end_bytes").asLong(), mem.toString());
+        assertTrue(mem.get("rss_end_bytes").asLong() > 0, mem.toString());
+        assertTrue(mem.has("rss_growth_bytes"));
+        assertFalse(mem.has("gpu_used_peak_bytes"));
+    }
+
+    @Test
+    void evalBenchOnAModelFolderReportsQuestionsPerSecond() throws Exception {
+        Path dir = TinyQwen3.write(tmp.resolve("m"), TinyQwen3.Spec.gqa(), "F32", 1);
+        CliTest.Run r = CliTest.run("bench", "--model", dir.toString(), "--eval", "--steps", "2", "--warmup", "0",
+                "--micro-batch", "3", "--seq-len", "16", "--device", "cpu", "--json");
+        assertEquals(0, r.code(), r.err());
+        JsonNode j = JSON.readTree(r.out());
+        assertEquals("eval", j.get("mode").asText());
+        assertEquals(300, j.get("config").get("vocab_size").asInt());
+        double median = j.get("step_time_s").get("median").asDouble();
+        assertEquals(3 / median, j.get("questions_per_s").asDouble(), 1e-9 * j.get("questions_per_s").asDouble());
+        assertTrue(j.get("mfu").isNull());
+        assertFalse(j.has("losses"));
+    }
+
+    @Test
+    void textReportAndBadOptions() {
+        CliTest.Run text = CliTest.run("bench", "--shape", "tiny", "--steps", "1", "--warmup", "0", "--micro-batch", "1",
+                "--seq-len", "8", "--device", "cpu");
+        assertEquals(0, text.code(), text.err());
+        assertTrue(text.out().contains("tokens/s") && text.out().contains("step time: median"), text.out());
+
+        CliTest.Run shape = CliTest.run("bench", "--shape", "qwen3-99b");
+        assertEquals(2, shape.code());
+        assertTrue(shape.err().contains("--shape \"qwen3-99b\" is not one of qwen3-1.7b, qwen3-0.6b, tiny"), shape.err());
+        CliTest.Run bf16 = CliTest.run("bench", "--shape", "tiny", "--precision", "bf16", "--device", "cpu");
+        assertEquals(2, bf16.code());
+        assertTrue(bf16.err().contains("--precision: dtype bf16 is not available"), bf16.err());
+        CliTest.Run both = CliTest.run("bench", "--shape", "tiny", "--model", "x");
+        assertEquals(2, both.code());
+        CliTest.Run seq = CliTest.run("bench", "--shape", "tiny", "--seq-len", "1", "--device", "cpu");
+        assertEquals(2, seq.code());
+        assertTrue(seq.err().contains("--seq-len must be >= 2"), seq.err());
+        CliTest.Run target = CliTest.run("bench", "--shape", "tiny", "--lora-targets", "q_proj,lm_head", "--device", "cpu");
+        assertEquals(2, target.code());
+        assertTrue(target.err().contains("--lora-targets"), target.err());
+        CliTest.Run missing = CliTest.run("bench", "--model", tmp.resolve("none").toString(), "--device", "cpu");
+        assertEquals(66, missing.code());
+        CliTest.Run help = CliTest.run("bench", "--help");
+        assertTrue(help.out().contains("Examples:"), help.out());
+    }
+}
