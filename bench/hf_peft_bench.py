@@ -188,7 +188,7 @@ def main(argv):
     else:
         model = Qwen3ForCausalLM.from_pretrained(a.model, torch_dtype=dtype, attn_implementation="sdpa").to(device)
         c = model.config
-        cfg = {k: getattr(c, k) for k in SHAPES["tiny"]}
+        cfg = {k: getattr(c, k, None) for k in SHAPES["tiny"]}  # only the shape keys are read below
         if getattr(c, "head_dim", None) is None:
             cfg["head_dim"] = c.hidden_size // c.num_attention_heads
         source = a.model
