@@ -93,7 +93,7 @@ final class DemoCommand extends BaseCommand {
 
         err().println("3/4 evaluating base and adapter on " + cfg.data().test());
         Device device = Devices.resolve(cfg.device());
-        McqReader.Source test = McqReader.resolve(cfg.data().test(), cfg.data().format(), cfg.data().copBase(), false);
+        McqReader.Source test = McqReader.resolve(cfg.data().test(), "test", cfg.data().format(), cfg.data().copBase(), false);
         Evaluator.Options options = new Evaluator.Options(Evaluator.Mode.LOGLIK, Evaluator.PromptStyle.CHAT, 0, 16, 0);
         EvalReport before;
         EvalReport after;

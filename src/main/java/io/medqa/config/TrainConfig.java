@@ -23,7 +23,7 @@ public record TrainConfig(Model model, String device, Data data, Lora lora, Trai
                        int maxSamples, int maxSeqLen, String overlong, int shuffleBuffer, String onError,
                        int evalMaxSamples) {
         public Data {
-            oneOf("data.format", format, "auto", "medmcqa", "medqa");
+            oneOf("data.format", format, "auto", "medmcqa", "medqa", "medqa-hf", "pubmedqa", "mmlu");
             oneOf("data.cop_base", copBase, "auto", "0", "1");
             oneOf("data.overlong", overlong, "truncate", "skip");
             oneOf("data.on_error", onError, "fail", "skip");

@@ -6,18 +6,25 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * The two supported JSONL layouts.
+ * The row layouts, told apart by their columns; a row is a JSONL line or a parquet row (see
+ * {@link ParquetRows}). The Hugging Face layouts beyond the first two are parsed in {@link HubLayouts}.
  * <ul>
  *   <li>MedMCQA: question, opa, opb, opc, opd, cop (1-based in the original release, 0-based in the
  *       Hugging Face export, -1 where the label is hidden), exp, subject_name, id.</li>
  *   <li>MedQA (USMLE): question, options {"A": ..., "B": ...} (4 or 5), answer_idx (a letter),
  *       meta_info.</li>
+ *   <li>MEDQA_HF, MedQA in the SWAG-like export lm-eval reads: sent1, ending0..ending3, label (0-based).</li>
+ *   <li>PUBMEDQA (PQA-L): question, context.contexts (or QUESTION, CONTEXTS), final_decision yes/no/maybe.</li>
+ *   <li>MMLU: question, choices (a list), answer (0-based index), subject.</li>
  * </ul>
  */
 public enum McqFormat {
-    MEDMCQA, MEDQA;
+    MEDMCQA, MEDQA, MEDQA_HF, PUBMEDQA, MMLU;
 
-    /** The layout a JSON line has, or null when it is neither. */
+    /** What data.format and --format accept besides auto. */
+    public static final String NAMES = "medmcqa, medqa, medqa-hf, pubmedqa, mmlu";
+
+    /** The layout a row has, or null when it is none of them. */
     public static McqFormat detect(JsonNode row) {
         if (row.has("opa") && row.has("cop")) {
             return MEDMCQA;
@@ -25,8 +32,39 @@ public enum McqFormat {
         if (row.has("options") && row.has("answer_idx")) {
             return MEDQA;
         }
+        if (row.has("sent1") && row.has("ending0") && row.has("label")) {
+            return MEDQA_HF;
+        }
+        if (row.has("final_decision") && (row.has("question") || row.has("QUESTION"))) {
+            return PUBMEDQA;
+        }
+        if (row.has("question") && row.has("choices") && row.has("answer")) {
+            return MMLU;
+        }
         return null;
     }
+
+    /** "medqa-hf" for MEDQA_HF: the name in configs and on the command line. */
+    public String id() {
+        return name().toLowerCase(java.util.Locale.ROOT).replace('_', '-');
+    }
+
+    /** The layout named {@code name} (as {@link #id()} gives it), or null for "auto". */
+    public static McqFormat fromName(String name) {
+        for (McqFormat f : values()) {
+            if (f.id().equals(name)) {
+                return f;
+            }
+        }
+        if (name.equals("auto")) {
+            return null;
+        }
+        throw new io.medqa.MedqaException(io.medqa.ExitCodes.USAGE, "format must be auto, " + NAMES + "; got " + name);
+    }
+
+    /** The columns that tell the layouts apart, for "neither" messages. */
+    static final String COLUMNS = "MedMCQA (opa..opd, cop), MedQA (options, answer_idx), MedQA-hf (sent1, ending0.., "
+            + "label), PubMedQA (question, context, final_decision) nor MMLU (question, choices, answer)";
 
     /** Thrown with a message that the reader prefixes with FILE:LINE. */
     static final class RowException extends RuntimeException {
@@ -39,9 +77,15 @@ public enum McqFormat {
      * @param copBase 0 or 1 for MedMCQA; ignored for MedQA
      */
     McqSample parse(JsonNode row, int copBase, String source, long line) {
+        if (this == MEDQA_HF || this == PUBMEDQA) {
+            return HubLayouts.parse(this, row, source, line);
+        }
         String question = text(row, "question", true);
         if (question.isBlank()) {
             throw new RowException("field question is empty");
+        }
+        if (this != MEDMCQA && this != MEDQA) {
+            return HubLayouts.parse(this, row, source, line);
         }
         if (this == MEDMCQA) {
             List<String> options = new ArrayList<>();
@@ -88,7 +132,7 @@ public enum McqFormat {
                 source + ":" + line);
     }
 
-    private static String text(JsonNode row, String key, boolean required) {
+    static String text(JsonNode row, String key, boolean required) {
         JsonNode n = row.get(key);
         if (n == null || n.isNull()) {
             if (required) {
@@ -102,7 +146,7 @@ public enum McqFormat {
         return n.asText();
     }
 
-    private static String blankToNull(String s) {
+    static String blankToNull(String s) {
         return s == null || s.isBlank() ? null : s;
     }
 

@@ -24,7 +24,8 @@ import java.util.NoSuchElementException;
 import java.util.stream.Stream;
 
 /**
- * Reads MedMCQA or MedQA JSONL one line at a time; a file is never held in memory. A bad line stops
+ * Reads multiple-choice rows (JSONL lines, or parquet rows through {@link ParquetRows}) one at a time;
+ * a file is never held in memory. A bad line stops
  * the read with "FILE:LINE: what is wrong" (exit code 65) unless errors are skipped, in which case it is
  * counted and logged.
  */
@@ -38,28 +39,9 @@ public final class McqReader {
 
     private McqReader() {}
 
-    /** A file path, or a glob such as {@code data/medmcqa/*.jsonl} (matches sorted by name). */
+    /** A file path, a glob such as {@code data/medmcqa/*.jsonl}, or a folder; see {@link DataFiles}. */
     public static List<Path> expand(String spec) {
-        if (!spec.contains("*") && !spec.contains("?") && !spec.contains("[")) {
-            Path p = Path.of(spec);
-            if (!Files.isRegularFile(p)) {
-                throw new MedqaException(ExitCodes.NO_INPUT, spec + ": file not found");
-            }
-            return List.of(p);
-        }
-        Path pattern = Path.of(spec);
-        Path dir = pattern.getParent() == null ? Path.of(".") : pattern.getParent();
-        PathMatcher matcher = FileSystems.getDefault().getPathMatcher("glob:" + pattern.getFileName());
-        List<Path> files;
-        try (Stream<Path> list = Files.list(dir)) {
-            files = list.filter(f -> matcher.matches(f.getFileName()) && Files.isRegularFile(f)).sorted().toList();
-        } catch (IOException e) {
-            throw new MedqaException(ExitCodes.NO_INPUT, spec + ": cannot list " + dir + ": " + e.getMessage());
-        }
-        if (files.isEmpty()) {
-            throw new MedqaException(ExitCodes.NO_INPUT, spec + ": no file matches");
-        }
-        return files;
+        return DataFiles.expand(spec, null);
     }
 
     /**
@@ -68,17 +50,20 @@ public final class McqReader {
      * 1-based; a file with neither cannot be told and must say.
      */
     public static Source resolve(String spec, String format, String copBase, boolean skipErrors) {
-        List<Path> files = expand(spec);
-        McqFormat fmt = switch (format) {
-            case "medmcqa" -> McqFormat.MEDMCQA;
-            case "medqa" -> McqFormat.MEDQA;
-            default -> detectFormat(files);
-        };
-        String note = "format " + fmt.name().toLowerCase() + (format.equals("auto") ? " (detected)" : "");
+        return resolve(spec, null, format, copBase, skipErrors);
+    }
+
+    /** @param split which split's files to take when {@code spec} is a folder named by split; null for all */
+    public static Source resolve(String spec, String split, String format, String copBase, boolean skipErrors) {
+        List<Path> files = DataFiles.expand(spec, split);
+        boolean parquet = ParquetRows.isParquet(files.get(0));
+        McqFormat named = McqFormat.fromName(format);
+        McqFormat fmt = named != null ? named : parquet ? ParquetDetect.format(files) : detectFormat(files);
+        String note = (parquet ? "parquet, " : "") + "format " + fmt.id() + (named == null ? " (detected)" : "");
         int base = 0;
         if (fmt == McqFormat.MEDMCQA) {
             if (copBase.equals("auto")) {
-                base = detectCopBase(files);
+                base = parquet ? ParquetDetect.copBase(files) : detectCopBase(files);
                 note += ", cop " + base + "-based (detected: "
                         + (base == 1 ? "a cop of 4 is present" : "a cop of 0 or -1 is present") + ")";
             } else {
@@ -102,8 +87,8 @@ public final class McqReader {
                     JsonNode row = parseLine(f, n, line);
                     McqFormat fmt = McqFormat.detect(row);
                     if (fmt == null) {
-                        throw new MedqaException(ExitCodes.DATA, f + ":" + n + ": neither MedMCQA (opa..opd, cop) "
-                                + "nor MedQA (options, answer_idx); set data.format");
+                        throw new MedqaException(ExitCodes.DATA, f + ":" + n + ": neither " + McqFormat.COLUMNS
+                                + "; set data.format");
                     }
                     return fmt;
                 }
@@ -140,12 +125,17 @@ public final class McqReader {
                 throw new MedqaException(ExitCodes.NO_INPUT, f + ": cannot read: " + e.getMessage());
             }
         }
+        return copBase(zero, four, files.get(0));
+    }
+
+    /** The cop base from what values were seen, or a one-line error when they cannot tell. */
+    static int copBase(boolean zero, boolean four, Path first) {
         if (zero && four) {
-            throw new MedqaException(ExitCodes.DATA, files.get(0) + ": cop takes both 0 and 4, so it is neither "
+            throw new MedqaException(ExitCodes.DATA, first + ": cop takes both 0 and 4, so it is neither "
                     + "0- nor 1-based; check the file or set data.cop_base");
         }
         if (!zero && !four) {
-            throw new MedqaException(ExitCodes.DATA, files.get(0) + ": cannot tell whether cop is 0-based "
+            throw new MedqaException(ExitCodes.DATA, first + ": cannot tell whether cop is 0-based "
                     + "(Hugging Face export) or 1-based (original release): no cop of 0 or 4; set data.cop_base");
         }
         return four ? 1 : 0;
@@ -178,6 +168,7 @@ public final class McqReader {
         private final Source source;
         private int fileIndex = -1;
         private BufferedReader reader;
+        private ParquetRows rows;
         private long line;
         private McqSample next;
         private long skipped;
@@ -193,6 +184,11 @@ public final class McqReader {
         @Override
         public boolean hasNext() {
             while (next == null) {
+                if (rows != null || reader == null && fileIndex + 1 < source.files().size()
+                        && ParquetRows.isParquet(source.files().get(fileIndex + 1))) {
+                    nextParquetRow();
+                    continue;
+                }
                 try {
                     if (reader == null) {
                         if (++fileIndex >= source.files().size()) {
@@ -218,6 +214,28 @@ public final class McqReader {
                 }
             }
             return true;
+        }
+
+        /** One parquet row into {@code next} (or a skipped error), opening the next file when one ends. */
+        private void nextParquetRow() {
+            if (rows == null) {
+                if (++fileIndex >= source.files().size()) {
+                    return;
+                }
+                rows = new ParquetRows(source.files().get(fileIndex));
+            }
+            if (!rows.hasNext()) {
+                rows.close();
+                rows = null;
+                return;
+            }
+            JsonNode row = rows.next();
+            Path file = source.files().get(fileIndex);
+            try {
+                next = source.format().parse(row, source.copBase(), file.toString(), rows.row());
+            } catch (McqFormat.RowException e) {
+                next = fail(file + ":" + rows.row() + ": " + e.getMessage());
+            }
         }
 
         private McqSample parse(String text) {
@@ -255,6 +273,9 @@ public final class McqReader {
 
         @Override
         public void close() {
+            if (rows != null) {
+                rows.close();
+            }
             if (reader != null) {
                 try {
                     reader.close();

@@ -15,7 +15,11 @@ public final class PromptFormat {
     private PromptFormat() {}
 
     public static String userMessage(McqSample s) {
-        StringBuilder b = new StringBuilder(INSTRUCTION).append("\n\nQuestion: ").append(s.question().strip());
+        StringBuilder b = new StringBuilder(INSTRUCTION);
+        if (s.context() != null) {
+            b.append("\n\nContext: ").append(s.context().strip());
+        }
+        b.append("\n\nQuestion: ").append(s.question().strip());
         for (int i = 0; i < s.options().size(); i++) {
             b.append('\n').append(McqSample.LETTERS.charAt(i)).append(". ").append(s.options().get(i).strip());
         }
@@ -40,19 +44,50 @@ public final class PromptFormat {
     }
 
     /**
-     * The EleutherAI lm-evaluation-harness prompts, for comparison with published base-model figures:
-     * medqa_4options "Question: {q}\nA. ...\nAnswer:" and medmcqa "Question: {q}\nChoices:\nA. ...\nAnswer:";
-     * the continuation scored is " A", " B", ...
+     * The EleutherAI lm-evaluation-harness prompts (zero-shot, as its task files write them), for
+     * comparison with published base-model figures. Texts are used as given: the harness strips only
+     * MMLU's question.
+     * <ul>
+     *   <li>medqa_4options: {@code Question: {sent1}\nA. {ending0}\n...D. {ending3}\nAnswer:}</li>
+     *   <li>medmcqa: {@code Question: {question}\nChoices:\nA. {opa}\n...D. {opd}\nAnswer:}</li>
+     *   <li>pubmedqa: {@code Abstract: {contexts joined by \n}\nQuestion: {question}\nAnswer:}</li>
+     *   <li>mmlu_SUBJECT: the description {@code The following are multiple choice questions (with answers)
+     *       about {subject with spaces}.\n\n}, then {@code {question.strip()}\nA. {choices[0]}\n...Answer:}</li>
+     * </ul>
+     * The continuations scored are {@link #lmEvalChoices}, each after a space (lm-eval's target_delimiter).
      */
     public static String lmEval(McqSample s, McqFormat format) {
-        StringBuilder b = new StringBuilder("Question: ").append(s.question().strip());
-        if (format == McqFormat.MEDMCQA) {
-            b.append("\nChoices:");
+        StringBuilder b = new StringBuilder();
+        switch (format) {
+            case PUBMEDQA -> {
+                return "Abstract: " + (s.context() == null ? "" : s.context()) + "\nQuestion: " + s.question() + "\nAnswer:";
+            }
+            case MMLU -> {
+                if (s.subject() != null) {
+                    b.append("The following are multiple choice questions (with answers) about ")
+                            .append(s.subject().replace('_', ' ')).append(".\n\n");
+                }
+                b.append(s.question().strip());
+            }
+            case MEDMCQA -> b.append("Question: ").append(s.question()).append("\nChoices:");
+            default -> b.append("Question: ").append(s.question());
         }
         for (int i = 0; i < s.options().size(); i++) {
-            b.append('\n').append(McqSample.LETTERS.charAt(i)).append(". ").append(s.options().get(i).strip());
+            b.append('\n').append(McqSample.LETTERS.charAt(i)).append(". ").append(s.options().get(i));
         }
         return b.append("\nAnswer:").toString();
+    }
+
+    /** lm-eval's doc_to_choice: the option words for PubMedQA, else the letters A, B, ... */
+    public static java.util.List<String> lmEvalChoices(McqSample s, McqFormat format) {
+        if (format == McqFormat.PUBMEDQA) {
+            return s.options();
+        }
+        java.util.List<String> letters = new java.util.ArrayList<>();
+        for (int i = 0; i < s.options().size(); i++) {
+            letters.add(String.valueOf(McqSample.LETTERS.charAt(i)));
+        }
+        return letters;
     }
 
     private static final java.util.regex.Pattern ANSWER =

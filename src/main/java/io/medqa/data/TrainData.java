@@ -27,7 +27,12 @@ public final class TrainData {
     private final Summary summary;
 
     public TrainData(String spec, TrainConfig.Data config, QwenTokenizer tokenizer, long seed) {
-        this.source = McqReader.resolve(spec, config.format(), config.copBase(), config.onError().equals("skip"));
+        this(spec, null, config, tokenizer, seed);
+    }
+
+    /** @param split the split to take when {@code spec} is a dataset folder holding several (see DataFiles) */
+    public TrainData(String spec, String split, TrainConfig.Data config, QwenTokenizer tokenizer, long seed) {
+        this.source = McqReader.resolve(spec, split, config.format(), config.copBase(), config.onError().equals("skip"));
         this.config = config;
         this.tokenizer = tokenizer;
         this.seed = seed;

@@ -20,6 +20,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.Function;
 
 /**
  * Accuracy on a multiple-choice file. loglik: one forward pass per question, each option scored by
@@ -68,7 +69,7 @@ public final class Evaluator {
         EvalReport report = new EvalReport();
         Path predictions = outDir.resolve("predictions.jsonl");
         Path temp = outDir.resolve(".predictions.jsonl.tmp");
-        LetterScorer scorer = options.mode() == Mode.LOGLIK ? scorer(source) : null;
+        Function<List<McqSample>, double[][]> scorer = options.mode() == Mode.LOGLIK ? scorer(source) : null;
         Generator generator = options.mode() == Mode.GENERATE
                 ? new Generator(model, tokenizer.stopIds(model.config())) : null;
         try {
@@ -103,16 +104,19 @@ public final class Evaluator {
         return report;
     }
 
-    private LetterScorer scorer(McqReader.Source source) {
-        return options.style() == PromptStyle.CHAT
-                ? LetterScorer.chat(model, tokenizer)
-                : new LetterScorer(model, tokenizer, s -> PromptFormat.lmEval(s, source.format()), " ");
+    /** chat: the trained prompt and its answer letter; lm-eval: the harness's prompt and continuations. */
+    private Function<List<McqSample>, double[][]> scorer(McqReader.Source source) {
+        if (options.style() == PromptStyle.CHAT) {
+            return LetterScorer.chat(model, tokenizer)::score;
+        }
+        return new ChoiceScorer(model, tokenizer, s -> new ChoiceScorer.Request(PromptFormat.lmEval(s, source.format()),
+                PromptFormat.lmEvalChoices(s, source.format()).stream().map(c -> " " + c).toList()))::score;
     }
 
-    private int score(List<McqSample> batch, LetterScorer scorer, Generator generator, McqReader.Source source,
-                      EvalReport report, BufferedWriter out) throws IOException {
+    private int score(List<McqSample> batch, Function<List<McqSample>, double[][]> scorer, Generator generator,
+                      McqReader.Source source, EvalReport report, BufferedWriter out) throws IOException {
         if (scorer != null) {
-            double[][] scores = scorer.score(batch);
+            double[][] scores = scorer.apply(batch);
             for (int i = 0; i < batch.size(); i++) {
                 McqSample s = batch.get(i);
                 int predicted = LetterScorer.argmax(scores[i]);

@@ -100,7 +100,7 @@ public final class Trainer {
 
         try (QwenTokenizer tokenizer = QwenTokenizer.load(modelDir)) {
             // The data is read and validated in full before the model is loaded: a bad line fails fast.
-            TrainData data = new TrainData(config.data().train(), config.data(), tokenizer, t.seed());
+            TrainData data = new TrainData(config.data().train(), "train", config.data(), tokenizer, t.seed());
             TrainData.Summary summary = data.summary();
             List<MicroBatch> validation = validationBatches(tokenizer);
             int perStep = t.microBatchSize() * t.gradAccumSteps();
@@ -244,7 +244,7 @@ public final class Trainer {
         }
         TrainConfig.Data evalData = new TrainConfig.Data(d.validation(), null, null, d.format(), d.copBase(),
                 d.evalMaxSamples(), d.maxSeqLen(), d.overlong(), 1, d.onError(), d.evalMaxSamples());
-        TrainData data = new TrainData(d.validation(), evalData, tokenizer, 0);
+        TrainData data = new TrainData(d.validation(), "validation", evalData, tokenizer, 0);
         try (TrainData.Epoch e = data.epoch(0, 0)) {
             return e.take(Integer.MAX_VALUE, config.train().microBatchSize());
         }
