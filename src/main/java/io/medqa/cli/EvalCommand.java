@@ -23,10 +23,13 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 
-/** {@code medqa eval}: accuracy on a MedMCQA/MedQA split, base model or adapter. */
+/** {@code medqa eval}: accuracy on a multiple-choice split or on the MultiMedQA suite, base model or adapter. */
 @Command(name = "eval",
         description = "Evaluate a model (with its adapter) on multiple-choice questions: accuracy with a 95%% Wilson "
-                + "interval, per subject, the letter confusion table; writes predictions.jsonl and summary.json.",
+                + "interval, per subject, the letter confusion table; writes predictions.jsonl and summary.json. "
+                + "With --suite multimedqa: every set found under --data-dir with its lm-evaluation-harness prompt, "
+                + "one table with the macro average (summary.json, report.md), optionally against --compare BASE_RUN "
+                + "with an exact McNemar test per set.",
         mixinStandardHelpOptions = true,
         usageHelpWidth = 110,
         footerHeading = "%nExamples:%n",
@@ -34,7 +37,10 @@ import java.util.Locale;
             "  medqa eval --config configs/qwen3-lora.yaml --split test            # the adapter in output.dir",
             "  medqa eval --config configs/qwen3-lora.yaml --split validation --base-only --limit 500",
             "  medqa eval --data data/medqa/test.jsonl --model ./Qwen3-1.7B --prompt-style lm-eval",
-            "  medqa eval --config configs/qwen3-lora.yaml --split test --mode generate --max-new-tokens 64"
+            "  medqa eval --config configs/qwen3-lora.yaml --split test --mode generate --max-new-tokens 64",
+            "  medqa eval --data data/medmcqa --split validation --model ./Qwen3-1.7B     # a downloaded parquet folder",
+            "  medqa eval --suite multimedqa --data-dir data --model ./Qwen3-1.7B --base-only --out runs/base",
+            "  medqa eval --suite multimedqa --data-dir data --config configs/qwen3-lora.yaml --compare runs/base"
         })
 final class EvalCommand extends BaseCommand {
 
@@ -50,8 +56,21 @@ final class EvalCommand extends BaseCommand {
             description = "With --config: which data.* file to evaluate (default: ${DEFAULT-VALUE}).")
     String split;
 
-    @Option(names = "--data", paramLabel = "FILE", description = "A JSONL file or glob to evaluate (instead of --split).")
+    @Option(names = "--data", paramLabel = "FILE", description = "A JSONL or parquet file, a glob, or a dataset folder "
+            + "(its --split files) to evaluate instead of the config's split.")
     String data;
+
+    @Option(names = "--suite", paramLabel = "multimedqa", description = "Evaluate a benchmark suite: multimedqa "
+            + "(PubMedQA, MedMCQA, MedQA, six MMLU medical subjects), each set found under --data-dir.")
+    String suite;
+
+    @Option(names = "--data-dir", paramLabel = "DIR", description = "With --suite: the folder holding the sets "
+            + "(any depth; parquet as the Hub serves it, or JSONL).")
+    Path dataDir;
+
+    @Option(names = "--compare", paramLabel = "BASE_RUN", description = "With --suite: an earlier suite run's folder, "
+            + "shown side by side with per-set differences and exact McNemar p-values.")
+    Path compare;
 
     @Option(names = "--model", paramLabel = "DIR", description = "Base model folder (default: the config's model.path).")
     Path model;
@@ -100,23 +119,32 @@ final class EvalCommand extends BaseCommand {
 
     @Override
     int run() throws Exception {
-        if (config == null && (data == null || model == null)) {
+        if (suite != null && (dataDir == null || config == null && model == null)) {
+            throw new MedqaException(ExitCodes.USAGE, "--suite needs --data-dir DIR and --model DIR (or --config FILE)");
+        }
+        if (suite == null && (dataDir != null || compare != null)) {
+            throw new MedqaException(ExitCodes.USAGE, "--data-dir and --compare go with --suite multimedqa");
+        }
+        if (suite == null && config == null && (data == null || model == null)) {
             throw new MedqaException(ExitCodes.USAGE, "give --config FILE --split SPLIT, or --data FILE --model DIR");
         }
         if (baseOnly && adapter != null) {
             throw new MedqaException(ExitCodes.USAGE, "--base-only and --adapter exclude each other");
         }
         TrainConfig cfg = config == null ? null : ConfigLoader.load(config, overrides);
-        String dataSpec = data != null ? data : splitFile(cfg);
         Path modelDir = model != null ? model : Path.of(cfg.model().path());
         Path adapterDir = baseOnly ? null : adapter;
         if (adapterDir == null && !baseOnly && cfg != null
                 && Files.isRegularFile(Path.of(cfg.output().dir()).resolve(LoraAdapter.WEIGHTS_FILE))) {
             adapterDir = Path.of(cfg.output().dir());
         }
+        if (suite != null) {
+            return new SuiteRun(this, cfg, modelDir, adapterDir).run();
+        }
+        String dataSpec = data != null ? data : splitFile(cfg);
         Path outDir = out != null ? out
                 : cfg != null && data == null ? Path.of(cfg.output().dir()).resolve("eval-" + split)
-                : Path.of("eval-" + Path.of(dataSpec.replace("*", "all")).getFileName().toString().replaceFirst("\\.jsonl$", ""));
+                : Path.of("eval-" + Path.of(dataSpec.replace("*", "all")).getFileName().toString().replaceFirst("\\.(jsonl|parquet)$", ""));
         Evaluator.Options options = new Evaluator.Options(
                 switch (mode) {
                     case "loglik" -> Evaluator.Mode.LOGLIK;
@@ -133,7 +161,7 @@ final class EvalCommand extends BaseCommand {
 
         String fmt = format != null ? format : cfg != null ? cfg.data().format() : "auto";
         String base = copBase != null ? copBase : cfg != null ? cfg.data().copBase() : "auto";
-        McqReader.Source source = McqReader.resolve(dataSpec, fmt, base, false);
+        McqReader.Source source = McqReader.resolve(dataSpec, split, fmt, base, false);
         Device device = compute.resolveDevice(cfg != null ? cfg.device() : "auto");
         DataType dtype = compute.resolveDtype(device);
         try (LoadedModel loaded = LoadedModel.open(modelDir, adapterDir, device, dtype)) {

@@ -82,6 +82,28 @@ public final class DataFiles {
         }
     }
 
+    /** The first row of a data file (the first non-blank JSONL line), or null when it has none. */
+    public static com.fasterxml.jackson.databind.JsonNode firstRow(Path file) {
+        if (ParquetRows.isParquet(file)) {
+            try (ParquetRows rows = new ParquetRows(file)) {
+                return rows.hasNext() ? rows.next() : null;
+            }
+        }
+        try (java.io.BufferedReader r = Files.newBufferedReader(file, java.nio.charset.StandardCharsets.UTF_8)) {
+            String line;
+            long n = 0;
+            while ((line = r.readLine()) != null) {
+                n++;
+                if (!line.isBlank()) {
+                    return McqReader.parseLine(file, n, line);
+                }
+            }
+            return null;
+        } catch (IOException e) {
+            throw new MedqaException(ExitCodes.NO_INPUT, file + ": cannot read: " + e.getMessage());
+        }
+    }
+
     private static List<Path> inFolder(Path dir, String split) {
         List<Path> all = dataFilesUnder(dir);
         if (all.isEmpty()) {

@@ -55,7 +55,11 @@ public final class McqReader {
 
     /** @param split which split's files to take when {@code spec} is a folder named by split; null for all */
     public static Source resolve(String spec, String split, String format, String copBase, boolean skipErrors) {
-        List<Path> files = DataFiles.expand(spec, split);
+        return resolve(DataFiles.expand(spec, split), format, copBase, skipErrors);
+    }
+
+    /** As {@link #resolve(String, String, String, String, boolean)} for files already found. */
+    public static Source resolve(List<Path> files, String format, String copBase, boolean skipErrors) {
         boolean parquet = ParquetRows.isParquet(files.get(0));
         McqFormat named = McqFormat.fromName(format);
         McqFormat fmt = named != null ? named : parquet ? ParquetDetect.format(files) : detectFormat(files);
