@@ -57,9 +57,15 @@ public final class ParquetFixtures {
 
     private ParquetFixtures() {}
 
-    /** Writes {@code rows}; with {@code rowsPerGroup} small, the file has many row groups. */
-    public static Path write(Path file, String schema, List<? extends JsonNode> rows, CompressionCodecName codec,
+    /** Writes {@code rows}; with {@code rowGroupPerRow}, every row is a row group of its own. */
+    public static Path write(Path file, String schema, Iterable<? extends JsonNode> rows, CompressionCodecName codec,
                              boolean rowGroupPerRow) throws IOException {
+        return write(file, schema, rows, codec, rowGroupPerRow ? 1L : ParquetWriter.DEFAULT_BLOCK_SIZE);
+    }
+
+    /** Writes {@code rows} (consumed one at a time) in row groups of about {@code rowGroupBytes}. */
+    public static Path write(Path file, String schema, Iterable<? extends JsonNode> rows, CompressionCodecName codec,
+                             long rowGroupBytes) throws IOException {
         MessageType type = MessageTypeParser.parseMessageType(schema);
         Files.createDirectories(file.toAbsolutePath().getParent());
         Files.deleteIfExists(file);
@@ -68,9 +74,10 @@ public final class ParquetFixtures {
                 .withConf(new PlainParquetConfiguration())
                 .withCodecFactory(new ParquetCodecs())
                 .withCompressionCodec(codec);
-        if (rowGroupPerRow) {
+        builder.withRowGroupSize(rowGroupBytes);
+        if (rowGroupBytes == 1L) {
             // The size check runs after every row, and any data exceeds one byte: one row group per row.
-            builder.withRowGroupSize(1L).withMinRowCountForPageSizeCheck(1).withMaxRowCountForPageSizeCheck(1);
+            builder.withMinRowCountForPageSizeCheck(1).withMaxRowCountForPageSizeCheck(1);
         }
         SimpleGroupFactory groups = new SimpleGroupFactory(type);
         try (ParquetWriter<Group> w = builder.build()) {
