@@ -102,8 +102,8 @@ final class EvalCommand extends BaseCommand {
             description = "Generate mode: most tokens per answer (default: ${DEFAULT-VALUE}).")
     int maxNewTokens;
 
-    @Option(names = "--format", paramLabel = "auto|medmcqa|medqa", description = "With --data: the file layout "
-            + "(default: the config's data.format, else auto).")
+    @Option(names = "--format", paramLabel = "FORMAT", description = "With --data: the file layout, auto, medmcqa, "
+            + "medqa, medqa-hf, pubmedqa or mmlu (default: the config's data.format, else auto).")
     String format;
 
     @Option(names = "--cop-base", paramLabel = "auto|0|1", description = "With --data: MedMCQA's cop base "

@@ -12,16 +12,13 @@ import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.FileSystems;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.PathMatcher;
 import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
 import java.util.NoSuchElementException;
-import java.util.stream.Stream;
 
 /**
  * Reads multiple-choice rows (JSONL lines, or parquet rows through {@link ParquetRows}) one at a time;
@@ -172,13 +169,16 @@ public final class McqReader {
         private final Source source;
         private int fileIndex = -1;
         private BufferedReader reader;
-        private ParquetRows rows;
         private long line;
         private McqSample next;
         private long skipped;
+        /** Parquet sources (never mixed with JSONL: DataFiles refuses that) read through {@link ParquetRows}. */
+        private final boolean parquet;
+        private ParquetRows rows;
 
         Samples(Source source) {
             this.source = source;
+            this.parquet = ParquetRows.isParquet(source.files().get(0));
         }
 
         public long skipped() {
@@ -187,12 +187,10 @@ public final class McqReader {
 
         @Override
         public boolean hasNext() {
+            if (parquet) {
+                return parquetHasNext();
+            }
             while (next == null) {
-                if (rows != null || reader == null && fileIndex + 1 < source.files().size()
-                        && ParquetRows.isParquet(source.files().get(fileIndex + 1))) {
-                    nextParquetRow();
-                    continue;
-                }
                 try {
                     if (reader == null) {
                         if (++fileIndex >= source.files().size()) {
@@ -218,28 +216,6 @@ public final class McqReader {
                 }
             }
             return true;
-        }
-
-        /** One parquet row into {@code next} (or a skipped error), opening the next file when one ends. */
-        private void nextParquetRow() {
-            if (rows == null) {
-                if (++fileIndex >= source.files().size()) {
-                    return;
-                }
-                rows = new ParquetRows(source.files().get(fileIndex));
-            }
-            if (!rows.hasNext()) {
-                rows.close();
-                rows = null;
-                return;
-            }
-            JsonNode row = rows.next();
-            Path file = source.files().get(fileIndex);
-            try {
-                next = source.format().parse(row, source.copBase(), file.toString(), rows.row());
-            } catch (McqFormat.RowException e) {
-                next = fail(file + ":" + rows.row() + ": " + e.getMessage());
-            }
         }
 
         private McqSample parse(String text) {
@@ -273,6 +249,31 @@ public final class McqReader {
             McqSample s = next;
             next = null;
             return s;
+        }
+
+        /** As {@link #hasNext()} for parquet files: a row at a time, the next file when one ends. */
+        private boolean parquetHasNext() {
+            while (next == null) {
+                if (rows == null) {
+                    if (++fileIndex >= source.files().size()) {
+                        return false;
+                    }
+                    rows = new ParquetRows(source.files().get(fileIndex));
+                }
+                if (!rows.hasNext()) {
+                    rows.close();
+                    rows = null;
+                    continue;
+                }
+                JsonNode row = rows.next();
+                Path file = source.files().get(fileIndex);
+                try {
+                    next = source.format().parse(row, source.copBase(), file.toString(), rows.row());
+                } catch (McqFormat.RowException e) {
+                    next = fail(file + ":" + rows.row() + ": " + e.getMessage());
+                }
+            }
+            return true;
         }
 
         @Override

@@ -23,7 +23,8 @@ import java.util.Locale;
  * Benchmark, not a test (run by scripts/bench-data): reading and tokenizing a MedMCQA-train-sized file.
  * Builds ROWS rows by repeating a real MedMCQA JSONL file's rows (fresh ids), as JSONL and as snappy
  * parquet, then streams each through the training path (read, validate, chat prompt + target
- * tokenized by SampleEncoder), printing rows/s and the peak Java heap after the pass.
+ * tokenized by SampleEncoder) after a pass that only reads and validates, printing rows/s and the
+ * peak Java heap of each pass.
  *
  * <p>Arguments: SOURCE.jsonl TOKENIZER_DIR ROWS WORK_DIR.
  */
@@ -55,7 +56,11 @@ public final class DataThroughput {
         System.out.printf(Locale.ROOT, "files: %s (%.1f MB), %s (%.1f MB); %d rows%n", jsonl, Files.size(jsonl) / 1e6,
                 parquet, Files.size(parquet) / 1e6, rows);
         try (QwenTokenizer tokenizer = QwenTokenizer.load(tokenizerDir)) {
-            for (Path f : List.of(jsonl, parquet, jsonl, parquet)) {
+            // Reading and validating alone first, then the training path with tokenization.
+            for (Path f : List.of(jsonl, parquet)) {
+                pass(f, null);
+            }
+            for (Path f : List.of(jsonl, parquet)) {
                 pass(f, tokenizer);
             }
         }
@@ -82,7 +87,7 @@ public final class DataThroughput {
         for (MemoryPoolMXBean pool : ManagementFactory.getMemoryPoolMXBeans()) {
             pool.resetPeakUsage();
         }
-        SampleEncoder encoder = new SampleEncoder(tokenizer, 1024, "truncate");
+        SampleEncoder encoder = tokenizer == null ? null : new SampleEncoder(tokenizer, 1024, "truncate");
         McqReader.Source src = McqReader.resolve(file.toString(), "auto", "auto", false);
         long n = 0;
         long tokens = 0;
@@ -90,7 +95,7 @@ public final class DataThroughput {
         try (McqReader.Samples samples = McqReader.open(src)) {
             while (samples.hasNext()) {
                 McqSample s = samples.next();
-                SampleEncoder.Encoded e = encoder.encode(s);
+                SampleEncoder.Encoded e = encoder == null ? null : encoder.encode(s);
                 if (e != null) {
                     tokens += e.ids().length;
                 }
@@ -104,8 +109,8 @@ public final class DataThroughput {
                 peak += pool.getPeakUsage().getUsed();
             }
         }
-        System.out.printf(Locale.ROOT, "%-8s %d rows, %d tokens in %.1f s: %.0f rows/s, peak heap %.0f MB (max %.0f MB), %s%n",
-                file.toString().endsWith(".parquet") ? "parquet" : "jsonl", n, tokens, seconds, n / seconds, peak / 1e6,
+        System.out.printf(Locale.ROOT, "%-8s %-9s %d rows, %d tokens in %.1f s: %.0f rows/s, peak heap %.0f MB (max %.0f MB), %s%n",
+                file.toString().endsWith(".parquet") ? "parquet" : "jsonl", encoder == null ? "read" : "tokenize", n, tokens, seconds, n / seconds, peak / 1e6,
                 Runtime.getRuntime().maxMemory() / 1e6, src.note());
     }
 }
