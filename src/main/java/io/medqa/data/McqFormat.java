@@ -77,15 +77,12 @@ public enum McqFormat {
      * @param copBase 0 or 1 for MedMCQA; ignored for MedQA
      */
     McqSample parse(JsonNode row, int copBase, String source, long line) {
-        if (this == MEDQA_HF || this == PUBMEDQA) {
+        if (this != MEDMCQA && this != MEDQA) {
             return HubLayouts.parse(this, row, source, line);
         }
         String question = text(row, "question", true);
         if (question.isBlank()) {
             throw new RowException("field question is empty");
-        }
-        if (this != MEDMCQA && this != MEDQA) {
-            return HubLayouts.parse(this, row, source, line);
         }
         if (this == MEDMCQA) {
             List<String> options = new ArrayList<>();
