@@ -186,8 +186,8 @@ public final class LossChart {
     }
 
     /**
-     * Upper bound at the loss after the first tenth of the run (plus the eval losses) when the early
-     * steps reach more than 1.5x above it: a curve that falls from 6 to 0.5 in ten steps otherwise
+     * Upper bound at the loss after the first twentieth of the run (plus the eval losses) when the
+     * early steps span more than twice the rest: a curve that falls from 6 to 0.5 in ten steps otherwise
      * leaves the other 95% of the run as a flat line at the bottom.
      *
      * @return a note for the subtitle when early values are off the axis, else null
@@ -197,7 +197,7 @@ public final class LossChart {
         if (finite.length < 10) {
             return null;
         }
-        int skip = Math.max(3, finite.length / 10);
+        int skip = Math.max(3, finite.length / 20);
         double tailMax = Double.NEGATIVE_INFINITY;
         double min = Double.POSITIVE_INFINITY;
         double max = Double.NEGATIVE_INFINITY;
@@ -214,7 +214,7 @@ public final class LossChart {
                 min = Math.min(min, e[1]);
             }
         }
-        if (max - min <= 1.5 * (tailMax - min)) {
+        if (max - min <= 2 * (tailMax - min)) {
             return null;
         }
         double span = tailMax - min;
