@@ -172,7 +172,7 @@ public final class LossChart {
         chart.setPadding(new RectangleInsets(8, 8, 8, 16));
         String sub = String.format(Locale.ROOT, "%d steps", steps.size());
         if (evals.size() > 0) {
-            sub += String.format(Locale.ROOT, ", %d evaluations", evals.size());
+            sub += String.format(Locale.ROOT, ", %d evaluation%s", evals.size(), evals.size() == 1 ? "" : "s");
         }
         if (clipped != null) {
             sub += "; " + clipped;

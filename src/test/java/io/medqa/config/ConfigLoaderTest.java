@@ -100,7 +100,7 @@ class ConfigLoaderTest {
     @Test
     void saveBestNeedsValidationAccuracy() {
         List<String> base = List.of("model.path=m", "data.train=t.jsonl", "train.save_best=true");
-        fails("train.save_best: needs validation accuracy", ExitCodes.DATA,
+        fails("train.save_best needs validation accuracy", ExitCodes.DATA,
                 () -> ConfigLoader.load(null, base));
         List<String> noEval = new java.util.ArrayList<>(base);
         noEval.add("data.validation=v.jsonl");
