@@ -30,10 +30,10 @@ class SaveBestTest {
     void keepsTheAdapterOfTheMostAccurateEvaluation() throws Exception {
         TinyRun run = new TinyRun(tmp, 96);
         Trainer.Result r = TrainLoopTest.train(run, null, Listeners.QUIET, new AtomicBoolean(),
-                "train.max_steps=8", "train.eval_steps=1", "train.save_steps=1", "train.save_total_limit=20",
+                "train.max_steps=5", "train.eval_steps=1", "train.save_steps=1", "train.save_total_limit=20",
                 "train.save_best=true", "train.lr=5e-2", "data.eval_max_samples=32");
         List<JsonNode> evals = TrainLoopTest.metrics(run.output).stream().filter(n -> n.has("eval_accuracy")).toList();
-        assertEquals(8, evals.size());
+        assertEquals(5, evals.size());
         int bestStep = 0;
         double bestAcc = -1;
         for (JsonNode e : evals) {
