@@ -124,7 +124,7 @@ final class DemoCommand extends BaseCommand {
         out().println("  model and tokenizer       " + model);
         out().println("  data (train/validation/test) " + data);
         out().println("  adapter (PEFT format)     " + run.resolve("adapter_model.safetensors") + ", adapter_config.json");
-        out().println("  metrics and loss curve    " + run.resolve("metrics.jsonl") + ", loss_curve.svg");
+        out().println("  metrics and loss curve    " + run.resolve("metrics.jsonl") + ", loss_curve.png");
         out().println("  provenance and config     " + run.resolve("run.json") + ", config.yaml, train.log");
         out().println("  evaluations               " + run.resolve("eval-base") + ", " + run.resolve("eval-test"));
         out().println("  checkpoint                " + run.resolve("checkpoint-240"));

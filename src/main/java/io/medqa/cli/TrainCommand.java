@@ -22,7 +22,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
 /** {@code medqa train}: LoRA fine-tuning from a YAML config. */
 @Command(name = "train",
         description = "Fine-tune a Qwen3 model with LoRA on MedMCQA or MedQA JSONL. Writes the adapter in PEFT "
-                + "format, metrics.jsonl, loss_curve.svg, config.yaml, run.json and checkpoints to output.dir.",
+                + "format, metrics.jsonl, loss_curve.png, TensorBoard event files, config.yaml, run.json, checkpoints and (train.save_best) best/ to output.dir.",
         mixinStandardHelpOptions = true,
         usageHelpWidth = 110,
         footerHeading = "%nExamples:%n",

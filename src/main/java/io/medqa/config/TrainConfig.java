@@ -64,11 +64,15 @@ public record TrainConfig(Model model, String device, Data data, Lora lora, Trai
         }
     }
 
+    /**
+     * @param saveBest keep the adapter of the evaluation with the highest validation accuracy in best/
+     * @param tensorboard also write TensorBoard event files to output.dir/tensorboard
+     */
     public record Train(String precision, int microBatchSize, int gradAccumSteps, double lr, double weightDecay,
                         double adamBeta1, double adamBeta2, double adamEpsilon, String scheduler,
                         double warmupRatio, int epochs, int maxSteps, double maxGradNorm, long seed,
                         int saveSteps, int saveTotalLimit, int evalSteps, double lossScaleInit,
-                        int lossScaleGrowthInterval) {
+                        int lossScaleGrowthInterval, boolean saveBest, boolean tensorboard) {
         public Train {
             oneOf("train.precision", precision, "fp16", "bf16", "fp32");
             oneOf("train.scheduler", scheduler, "cosine", "linear", "constant");
@@ -118,6 +122,10 @@ public record TrainConfig(Model model, String device, Data data, Lora lora, Trai
         }
         if (device == null) {
             throw new ConfigException("device", "is required (auto, cpu, gpu or gpu:N)");
+        }
+        if (train != null && train.saveBest() && (data == null || data.validation() == null || train.evalSteps() <= 0)) {
+            throw new ConfigException("train.save_best", "needs validation accuracy: set data.validation and "
+                    + "train.eval_steps > 0");
         }
     }
 

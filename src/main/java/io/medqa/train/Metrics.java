@@ -15,29 +15,31 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Locale;
+import java.util.Map;
+import java.util.TreeMap;
 
 /**
  * metrics.jsonl, one JSON object per optimizer step and per evaluation. Each line goes out in a single
- * write and is flushed, so a reader (or a killed run) sees whole lines only. The loss curve is drawn
- * from the same records as an SVG.
+ * write and is flushed, so a reader (or a killed run) sees whole lines only. The same records feed the
+ * loss curve (loss_curve.png) and, when enabled, TensorBoard event files.
  */
 public final class Metrics implements AutoCloseable {
 
     public static final String FILE = "metrics.jsonl";
-    public static final String CURVE = "loss_curve.svg";
+    public static final String CURVE = "loss_curve.png";
     private static final ObjectMapper JSON = new ObjectMapper();
 
     private final Path file;
     private final OutputStream out;
-    private final List<double[]> train = new ArrayList<>(); // (step, loss)
-    private final List<double[]> eval = new ArrayList<>();  // (step, eval_loss)
+    private final List<JsonNode> records = new ArrayList<>();
+    private final TensorBoardWriter tensorBoard;
 
     /**
      * Opens metrics.jsonl for appending, first keeping only the records up to {@code keepThrough}
-     * (the resumed checkpoint's step; 0 starts afresh).
+     * (the resumed checkpoint's step; 0 starts afresh). With {@code tensorBoard}, every record is also
+     * written to an event file in {@code dir/tensorboard}.
      */
-    public Metrics(Path dir, int keepThrough) {
+    public Metrics(Path dir, int keepThrough, boolean tensorBoard) {
         this.file = dir.resolve(FILE);
         try {
             List<String> kept = new ArrayList<>();
@@ -46,7 +48,7 @@ public final class Metrics implements AutoCloseable {
                     JsonNode n = line.isBlank() ? null : parse(line);
                     if (n != null && n.path("step").asInt() <= keepThrough) {
                         kept.add(line);
-                        remember(n);
+                        records.add(n);
                     }
                 }
             }
@@ -55,6 +57,8 @@ public final class Metrics implements AutoCloseable {
         } catch (IOException e) {
             throw new MedqaException(ExitCodes.IO, file + ": cannot write: " + e.getMessage(), e);
         }
+        this.tensorBoard = tensorBoard ? new TensorBoardWriter(dir.resolve(TensorBoardWriter.DIR),
+                keepThrough > 0 ? keepThrough + 1 : 0) : null;
     }
 
     private static JsonNode parse(String line) {
@@ -65,21 +69,15 @@ public final class Metrics implements AutoCloseable {
         }
     }
 
-    private void remember(JsonNode n) {
-        if (n.has("loss") && n.get("loss").isNumber()) {
-            train.add(new double[] {n.get("step").asDouble(), n.get("loss").asDouble()});
-        }
-        if (n.has("eval_loss")) {
-            eval.add(new double[] {n.get("step").asDouble(), n.get("eval_loss").asDouble()});
-        }
-    }
-
     public ObjectNode record() {
         return JSON.createObjectNode();
     }
 
     public void write(ObjectNode record) {
-        remember(record);
+        records.add(record);
+        if (tensorBoard != null) {
+            toTensorBoard(record);
+        }
         try {
             out.write((record.toString() + "\n").getBytes(StandardCharsets.UTF_8));
             out.flush();
@@ -88,79 +86,32 @@ public final class Metrics implements AutoCloseable {
         }
     }
 
-    /** Writes loss_curve.svg next to metrics.jsonl: training loss per step, evaluation loss as dots. */
+    /** Writes loss_curve.png next to metrics.jsonl (see {@link LossChart}), replacing it atomically. */
     public void writeCurve() {
-        AtomicFiles.writeString(file.resolveSibling(CURVE), svg(train, eval));
+        LossChart.write(records, "medqa training: " + file.toAbsolutePath().getParent().getFileName(),
+                file.resolveSibling(CURVE));
     }
 
-    static String svg(List<double[]> train, List<double[]> eval) {
-        int w = 720;
-        int h = 400;
-        int left = 60;
-        int right = 20;
-        int top = 30;
-        int bottom = 45;
-        double maxStep = 1;
-        double minLoss = Double.MAX_VALUE;
-        double maxLoss = -Double.MAX_VALUE;
-        for (List<double[]> series : List.of(train, eval)) {
-            for (double[] p : series) {
-                if (!Double.isFinite(p[1])) {
-                    continue;
-                }
-                maxStep = Math.max(maxStep, p[0]);
-                minLoss = Math.min(minLoss, p[1]);
-                maxLoss = Math.max(maxLoss, p[1]);
+    /** The TensorBoard tag of each metrics.jsonl key that goes to the event files (Hugging Face Trainer's names). */
+    static final Map<String, String> TAGS = Map.of(
+            "loss", "train/loss",
+            "lr", "train/learning_rate",
+            "grad_norm", "train/grad_norm",
+            "tokens_per_s", "train/tokens_per_second",
+            "eval_loss", "eval/loss",
+            "eval_accuracy", "eval/accuracy");
+
+    private void toTensorBoard(JsonNode record) {
+        Map<String, Double> values = new TreeMap<>();
+        TAGS.forEach((key, tag) -> {
+            JsonNode v = record.get(key);
+            if (v != null && v.isNumber() && Double.isFinite(v.asDouble())) {
+                values.put(tag, v.asDouble());
             }
+        });
+        if (!values.isEmpty()) {
+            tensorBoard.scalars(record.path("step").asLong(), values);
         }
-        if (minLoss > maxLoss) {
-            minLoss = 0;
-            maxLoss = 1;
-        }
-        if (maxLoss - minLoss < 1e-9) {
-            maxLoss = minLoss + 1;
-        }
-        double lo = minLoss;
-        double hi = maxLoss;
-        double ms = maxStep;
-        java.util.function.DoubleUnaryOperator x = s -> left + (w - left - right) * s / ms;
-        java.util.function.DoubleUnaryOperator y = l -> top + (h - top - bottom) * (hi - l) / (hi - lo);
-        StringBuilder b = new StringBuilder();
-        b.append(String.format(Locale.ROOT, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
-                + "font-family=\"sans-serif\" font-size=\"12\">%n", w, h));
-        b.append("<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n");
-        b.append(String.format(Locale.ROOT, "<text x=\"%d\" y=\"18\" font-size=\"14\">medqa training loss</text>%n", left));
-        b.append(String.format(Locale.ROOT, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"black\"/>%n",
-                left, h - bottom, w - right, h - bottom));
-        b.append(String.format(Locale.ROOT, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"black\"/>%n",
-                left, top, left, h - bottom));
-        for (int i = 0; i <= 4; i++) {
-            double l = lo + (hi - lo) * i / 4;
-            b.append(String.format(Locale.ROOT, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%.3f</text>%n",
-                    left - 6, y.applyAsDouble(l) + 4, l));
-            double s = ms * i / 4;
-            b.append(String.format(Locale.ROOT, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%d</text>%n",
-                    x.applyAsDouble(s), h - bottom + 16, Math.round(s)));
-        }
-        b.append(String.format(Locale.ROOT, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">optimizer step</text>%n",
-                (left + w - right) / 2, h - 8));
-        StringBuilder points = new StringBuilder();
-        for (double[] p : train) {
-            if (Double.isFinite(p[1])) {
-                points.append(String.format(Locale.ROOT, "%.1f,%.1f ", x.applyAsDouble(p[0]), y.applyAsDouble(p[1])));
-            }
-        }
-        b.append("<polyline fill=\"none\" stroke=\"#1f77b4\" stroke-width=\"1.5\" points=\"")
-                .append(points.toString().trim()).append("\"/>\n");
-        for (double[] p : eval) {
-            b.append(String.format(Locale.ROOT, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"#d62728\"/>%n",
-                    x.applyAsDouble(p[0]), y.applyAsDouble(p[1])));
-        }
-        b.append(String.format(Locale.ROOT, "<text x=\"%d\" y=\"%d\" fill=\"#1f77b4\">train loss</text>%n", w - 160, top + 4));
-        if (!eval.isEmpty()) {
-            b.append(String.format(Locale.ROOT, "<text x=\"%d\" y=\"%d\" fill=\"#d62728\">eval loss</text>%n", w - 80, top + 4));
-        }
-        return b.append("</svg>\n").toString();
     }
 
     @Override
@@ -169,6 +120,9 @@ public final class Metrics implements AutoCloseable {
             out.close();
         } catch (IOException ignored) {
             // every line was flushed when written
+        }
+        if (tensorBoard != null) {
+            tensorBoard.close();
         }
     }
 }

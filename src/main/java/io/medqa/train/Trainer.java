@@ -11,8 +11,11 @@ import io.medqa.MedqaException;
 import io.medqa.Version;
 import io.medqa.config.ConfigLoader;
 import io.medqa.config.TrainConfig;
+import io.medqa.data.McqReader;
+import io.medqa.data.McqSample;
 import io.medqa.data.MicroBatch;
 import io.medqa.data.TrainData;
+import io.medqa.eval.LetterScorer;
 import io.medqa.io.AtomicFiles;
 import io.medqa.lora.LoraAdapter;
 import io.medqa.model.Checkpoint;
@@ -103,6 +106,7 @@ public final class Trainer {
             TrainData data = new TrainData(config.data().train(), "train", config.data(), tokenizer, t.seed());
             TrainData.Summary summary = data.summary();
             List<MicroBatch> validation = validationBatches(tokenizer);
+            List<McqSample> questions = validation == null ? null : validationQuestions();
             int perStep = t.microBatchSize() * t.gradAccumSteps();
             int stepsPerEpoch = (int) ((summary.samples() + perStep - 1) / perStep);
             int totalSteps = t.maxSteps() > 0 ? t.maxSteps() : stepsPerEpoch * t.epochs();
@@ -149,13 +153,20 @@ public final class Trainer {
                 }
                 LrSchedule schedule = LrSchedule.of(t.scheduler(), t.lr(), totalSteps, t.warmupRatio());
                 listener.started(firstStep, totalSteps, counts + "\n" + dataLine);
+                Validation val = validation == null ? null : new Validation(validation, questions,
+                        LetterScorer.chat(model, tokenizer), adapter,
+                        t.saveBest() ? new BestAdapter(out, modelDir.toString(), firstStep - 1) : null);
 
                 Engine engine = Devices.engine();
                 double lastLoss = Double.NaN;
                 int step = firstStep - 1;
                 boolean interrupted = false;
                 long startNanos = System.nanoTime();
-                try (Metrics metrics = new Metrics(out, firstStep - 1)) {
+                try (Metrics metrics = new Metrics(out, firstStep - 1, t.tensorboard())) {
+                    if (t.tensorboard()) {
+                        LOG.info("TensorBoard event files in {}: tensorboard --logdir {}",
+                                out.resolve(TensorBoardWriter.DIR), out);
+                    }
                     TrainData.Epoch stream = data.epoch(epoch, consumed);
                     try {
                         while (step < totalSteps) {
@@ -199,7 +210,7 @@ public final class Trainer {
                                 metrics.writeCurve();
                             }
                             if (validation != null && t.evalSteps() > 0 && step % t.evalSteps() == 0) {
-                                evaluate(model, validation, step, metrics);
+                                evaluate(model, val, step, metrics);
                             }
                         }
                         if (interrupted) {
@@ -207,7 +218,7 @@ public final class Trainer {
                                     adapter, tokensSeen, configSha, modelDir);
                             LOG.warn("interrupted: saved {}; continue with --resume", ckpt);
                         } else if (validation != null && t.evalSteps() > 0 && step % t.evalSteps() != 0) {
-                            evaluate(model, validation, step, metrics);
+                            evaluate(model, val, step, metrics);
                         }
                     } finally {
                         stream.close();
@@ -224,6 +235,11 @@ public final class Trainer {
                         .put("skipped_steps", scaler.skippedSteps())
                         .put("tokens", tokensSeen)
                         .put("final_loss", lastLoss);
+                if (val != null && val.best() != null && val.best().step() > 0) {
+                    run.putObject("best").put("step", val.best().step())
+                            .put("eval_accuracy", val.best().accuracy())
+                            .put("dir", out.resolve(BestAdapter.DIR).toString());
+                }
                 writeRunJson(out, run);
                 return new Result(step, lastLoss, scaler.skippedSteps(), interrupted, out);
             }
@@ -250,13 +266,39 @@ public final class Trainer {
         }
     }
 
-    private void evaluate(Qwen3Model model, List<MicroBatch> batches, int step, Metrics metrics) {
-        double loss = LossFunctions.meanAnswerNll(model, batches);
-        int tokens = batches.stream().mapToInt(MicroBatch::targetCount).sum();
-        ObjectNode rec = metrics.record().put("step", step).put("eval_loss", loss).put("eval_tokens", tokens);
+    /** The first eval_max_samples validation questions, for letter accuracy. */
+    private List<McqSample> validationQuestions() {
+        TrainConfig.Data d = config.data();
+        McqReader.Source source = McqReader.resolve(d.validation(), d.format(), d.copBase(), d.onError().equals("skip"));
+        List<McqSample> out = new ArrayList<>();
+        try (McqReader.Samples s = McqReader.open(source)) {
+            while (s.hasNext() && (d.evalMaxSamples() <= 0 || out.size() < d.evalMaxSamples())) {
+                out.add(s.next());
+            }
+        }
+        return out;
+    }
+
+    /** What an evaluation step needs: eval-loss batches, the questions scored for accuracy, best/ keeping. */
+    private record Validation(List<MicroBatch> batches, List<McqSample> questions, LetterScorer scorer,
+                              LoraAdapter adapter, BestAdapter best) {}
+
+    /**
+     * Eval loss (answer-token NLL, as in training) and letter accuracy (the option whose letter is most
+     * likely after "Answer: ", as {@code medqa eval} scores) on the validation set.
+     */
+    private void evaluate(Qwen3Model model, Validation val, int step, Metrics metrics) {
+        double loss = LossFunctions.meanAnswerNll(model, val.batches());
+        double accuracy = val.scorer().accuracy(val.questions(), config.train().microBatchSize());
+        int tokens = val.batches().stream().mapToInt(MicroBatch::targetCount).sum();
+        ObjectNode rec = metrics.record().put("step", step).put("eval_loss", loss).put("eval_accuracy", accuracy)
+                .put("eval_tokens", tokens).put("eval_questions", val.questions().size());
         metrics.write(rec);
         listener.evaluated(step, loss);
-        LOG.info("step {}: eval_loss {}", step, String.format(Locale.ROOT, "%.4f", loss));
+        boolean best = val.best() != null && val.best().offer(step, accuracy, loss, val.adapter());
+        LOG.info("step {}: eval_loss {}, eval_accuracy {} ({} questions){}", step,
+                String.format(Locale.ROOT, "%.4f", loss), String.format(Locale.ROOT, "%.4f", accuracy),
+                val.questions().size(), best ? "; best so far, saved to " + BestAdapter.DIR + "/" : "");
     }
 
     private Path saveCheckpoint(Path out, int step, int totalSteps, int epoch, long consumed, LossScaler scaler,

@@ -31,7 +31,7 @@ class DemoTest {
         assertTrue(r.out().contains("Answer: "), r.out());
         assertTrue(r.out().contains("Explanation: "), r.out());
         for (String f : new String[] {"run/adapter_model.safetensors", "run/adapter_config.json", "run/metrics.jsonl",
-                "run/loss_curve.svg", "run/run.json", "run/eval-test/summary.json", "run/checkpoint-240/trainer_state.json",
+                "run/loss_curve.png", "run/best/best.json", "run/run.json", "run/eval-test/summary.json", "run/checkpoint-240/trainer_state.json",
                 "model/config.json", "data/test.jsonl"}) {
             assertTrue(Files.exists(tmp.resolve(f)), f);
         }

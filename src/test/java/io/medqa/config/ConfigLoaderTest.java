@@ -96,4 +96,20 @@ class ConfigLoaderTest {
         fails("c.yaml: key train must be a mapping", ExitCodes.DATA,
                 () -> ConfigLoader.load(yaml("train: 3\n"), List.of()));
     }
+
+    @Test
+    void saveBestNeedsValidationAccuracy() {
+        List<String> base = List.of("model.path=m", "data.train=t.jsonl", "train.save_best=true");
+        fails("train.save_best needs validation accuracy", ExitCodes.DATA,
+                () -> ConfigLoader.load(null, base));
+        List<String> noEval = new java.util.ArrayList<>(base);
+        noEval.add("data.validation=v.jsonl");
+        fails("train.save_best", ExitCodes.DATA, () -> ConfigLoader.load(null, noEval));
+        noEval.add("train.eval_steps=10");
+        TrainConfig ok = ConfigLoader.load(null, noEval);
+        assertTrue(ok.train().saveBest());
+        assertTrue(ok.train().tensorboard(), "TensorBoard logging is on by default");
+        fails("train.tensorboard: expected true or false", ExitCodes.DATA,
+                () -> ConfigLoader.load(null, List.of("model.path=m", "train.tensorboard=sometimes")));
+    }
 }

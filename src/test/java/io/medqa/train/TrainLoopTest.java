@@ -153,8 +153,10 @@ class TrainLoopTest {
         }
         assertEquals(2, lines.stream().filter(n -> n.has("eval_loss")).count());
         assertEquals(2, rec.evals.size());
-        String svg = Files.readString(run.output.resolve(Metrics.CURVE));
-        assertTrue(svg.startsWith("<svg") && svg.contains("<polyline"));
+        java.awt.image.BufferedImage curve = javax.imageio.ImageIO.read(run.output.resolve(Metrics.CURVE).toFile());
+        assertEquals(LossChart.WIDTH, curve.getWidth());
+        assertTrue(lines.stream().filter(n -> n.has("eval_loss")).allMatch(n -> n.has("eval_accuracy")));
+        assertFalse(Files.exists(run.output.resolve(BestAdapter.DIR)), "train.save_best is off by default");
 
         JsonNode runJson = JSON.readTree(run.output.resolve("run.json").toFile());
         assertEquals("completed", runJson.get("status").asText());
