@@ -259,7 +259,7 @@ public final class ApiServer implements AutoCloseable {
     private void chat(Context ctx) throws Exception {
         Requests.Chat c = Requests.chat(body(ctx));
         if (c.model() != null && !c.model().equals(options.modelId())) {
-            throw new ApiException(404, "model", "the model `" + c.model() + "` does not exist; this server has `"
+            throw new ApiException(404, "model", "model: `" + c.model() + "` does not exist; this server has `"
                     + options.modelId() + "` (GET /v1/models)");
         }
         int[] prompt = backend.encode(c.prompt());
