@@ -75,7 +75,12 @@ final class ServeFixture implements AutoCloseable {
 
     /** A short real training run: an adapter folder with run.json, as medqa train writes it. */
     static Path trainAdapter(TinyRun run) throws Exception {
-        ObjectNode tree = run.tree("train.max_steps=3", "data.max_samples=24", "data.validation=null");
+        return trainAdapter(run, 3, 1e-2);
+    }
+
+    static Path trainAdapter(TinyRun run, int steps, double lr) throws Exception {
+        ObjectNode tree = run.tree("train.max_steps=" + steps, "data.max_samples=" + steps * 8, "data.validation=null",
+                "train.lr=" + lr);
         new Trainer(ConfigLoader.bind(tree, "test"), tree, null, new Trainer.Listener() {
             @Override
             public void started(int firstStep, int totalSteps, String summary) {

@@ -141,7 +141,7 @@ async function ask() {
   try {
     const r = await fetch("/v1/answer", {
       method: "POST", headers: headers(),
-      body: JSON.stringify({ question, options, stream: true, max_tokens: 128 }),
+      body: JSON.stringify({ question, options, stream: true }),
     });
     if (r.status === 401) { needKey("The API key is missing or wrong."); return; }
     if (!r.ok) {
