@@ -15,13 +15,15 @@ import java.io.PrintWriter;
         description = "Fine-tune Qwen3 models with LoRA for medical multiple-choice questions, evaluate them "
                 + "and ask them questions, on DJL's PyTorch engine (CPU, CUDA or ROCm).",
         subcommands = {DemoCommand.class, TrainCommand.class, EvalCommand.class, AskCommand.class, MergeCommand.class,
-            GenerateCommand.class, BenchCommand.class, DownloadCommand.class, CompletionCommand.class,
+            GenerateCommand.class, BenchCommand.class, ServeCommand.class, ServeLoadCommand.class, DownloadCommand.class,
+            CompletionCommand.class,
             CommandLine.HelpCommand.class},
         footerHeading = "%nExamples:%n",
         footer = {
             "  medqa demo                                      # everything, offline, on the CPU",
             "  medqa train --config configs/qwen3-lora.yaml",
             "  medqa generate --model ./Qwen3-1.7B --prompt \"What does ACE stand for in pharmacology?\"",
+            "  medqa serve --model demo/model --adapter demo/run       # web page and API on http://127.0.0.1:8080/",
             "  medqa generate --help",
             "",
             "Exit codes: 0 ok, 1 internal error, 2 usage, 65 bad data, 66 missing input,",
