@@ -99,8 +99,8 @@ final class DemoCommand extends BaseCommand {
         EvalReport after;
         try (LoadedModel base = LoadedModel.open(model, null, device, DataType.FLOAT32)) {
             long e0 = System.nanoTime();
-            before = new Evaluator(base.model, base.tokenizer, options).run(test, run.resolve("eval-base"), done -> { });
-            before.writeSummary(run.resolve("eval-base"), evalContext(model, null, cfg), (System.nanoTime() - e0) / 1e9);
+            before = new Evaluator(base.model, base.tokenizer, options).run(test, run.resolve("eval-test-base"), done -> { });
+            before.writeSummary(run.resolve("eval-test-base"), evalContext(model, null, cfg), (System.nanoTime() - e0) / 1e9);
         }
         McqSample question = McqReader.readAll(test).get(0);
         try (LoadedModel tuned = LoadedModel.open(model, run, device, DataType.FLOAT32)) {
@@ -126,7 +126,7 @@ final class DemoCommand extends BaseCommand {
         out().println("  adapter (PEFT format)     " + run.resolve("adapter_model.safetensors") + ", adapter_config.json");
         out().println("  metrics and loss curve    " + run.resolve("metrics.jsonl") + ", loss_curve.svg");
         out().println("  provenance and config     " + run.resolve("run.json") + ", config.yaml, train.log");
-        out().println("  evaluations               " + run.resolve("eval-base") + ", " + run.resolve("eval-test"));
+        out().println("  evaluations               " + run.resolve("eval-test-base") + ", " + run.resolve("eval-test"));
         out().println("  checkpoint                " + run.resolve("checkpoint-240"));
         out().println("Next: medqa eval --config configs/demo.yaml --split test; medqa ask --model " + model
                 + " --adapter " + run + " \"A patient has cold elbows. Which organ is involved?\" --option A=heart "

@@ -92,7 +92,9 @@ final class EvalCommand extends BaseCommand {
     String copBase;
 
     @Option(names = "--out", paramLabel = "DIR",
-            description = "Where predictions.jsonl and summary.json go (default: OUTPUT_DIR/eval-SPLIT, or eval-NAME).")
+            description = "Where predictions.jsonl and summary.json go (default with --config: a folder in output.dir "
+                    + "named by what is evaluated, eval-SPLIT[-base][-generate][-lmeval][-limitN]; without --config: "
+                    + "nothing is written unless --out is given).")
     Path out;
 
     @Mixin
@@ -114,9 +116,7 @@ final class EvalCommand extends BaseCommand {
                 && Files.isRegularFile(Path.of(cfg.output().dir()).resolve(LoraAdapter.WEIGHTS_FILE))) {
             adapterDir = Path.of(cfg.output().dir());
         }
-        Path outDir = out != null ? out
-                : cfg != null && data == null ? Path.of(cfg.output().dir()).resolve("eval-" + split)
-                : Path.of("eval-" + Path.of(dataSpec.replace("*", "all")).getFileName().toString().replaceFirst("\\.jsonl$", ""));
+        Path outDir = outputFolder(cfg, dataSpec, adapterDir);
         Evaluator.Options options = new Evaluator.Options(
                 switch (mode) {
                     case "loglik" -> Evaluator.Mode.LOGLIK;
@@ -159,13 +159,64 @@ final class EvalCommand extends BaseCommand {
             context.put("limit", limit);
             context.put("device", device.toString());
             context.put("dtype", dtype.toString());
-            ObjectNode summary = report.writeSummary(outDir, context, seconds);
             out().print(report.text());
-            out().printf(Locale.ROOT, "%.2f questions/s; predictions.jsonl and summary.json in %s%n",
-                    report.total() / Math.max(seconds, 1e-9), outDir);
-            LOG.info("eval summary: {}", summary);
+            if (outDir != null) {
+                ObjectNode summary = report.writeSummary(outDir, context, seconds);
+                out().printf(Locale.ROOT, "%.2f questions/s; predictions.jsonl and summary.json in %s%n",
+                        report.total() / Math.max(seconds, 1e-9), outDir);
+                LOG.info("eval summary: {}", summary);
+            } else {
+                out().printf(Locale.ROOT, "%.2f questions/s; nothing written (give --out DIR to keep predictions.jsonl "
+                        + "and summary.json)%n", report.total() / Math.max(seconds, 1e-9));
+            }
         }
         return ExitCodes.OK;
+    }
+
+    /**
+     * Where the results go: --out; else, with a config, OUTPUT_DIR/NAME where NAME says what was evaluated
+     * (see {@link #folderName}), so a base-only, limited or generate run never replaces the adapter's full
+     * evaluation; else (--data --model alone) nowhere, as lm-evaluation-harness writes nothing without
+     * --output_path.
+     */
+    private Path outputFolder(TrainConfig cfg, String dataSpec, Path adapterDir) {
+        if (out != null) {
+            return out;
+        }
+        if (cfg == null) {
+            return null;
+        }
+        String what = data == null ? split
+                : Path.of(dataSpec.replace("*", "all")).getFileName().toString().replaceFirst("\\.jsonl$", "");
+        Path runDir = Path.of(cfg.output().dir());
+        String adapterName = adapterDir == null ? null
+                : adapterDir.toAbsolutePath().normalize().equals(runDir.toAbsolutePath().normalize()) ? ""
+                : adapterDir.toAbsolutePath().normalize().getFileName().toString();
+        return runDir.resolve(folderName(what, adapterName, mode, promptStyle, limit));
+    }
+
+    /**
+     * eval-WHAT[-base|-adapter-NAME][-generate][-lmeval][-limitN]: WHAT is the split (or the --data file's
+     * name); -base when no adapter was applied, -adapter-NAME for an adapter other than the run's own
+     * ({@code adapterName} null: none; empty: the run's); then each non-default setting.
+     */
+    static String folderName(String what, String adapterName, String mode, String promptStyle, long limit) {
+        StringBuilder name = new StringBuilder("eval-").append(what);
+        if (adapterName == null) {
+            name.append("-base");
+        } else if (!adapterName.isEmpty()) {
+            name.append("-adapter-").append(adapterName);
+        }
+        if (mode.equals("generate")) {
+            name.append("-generate");
+        }
+        if (promptStyle.equals("lm-eval")) {
+            name.append("-lmeval");
+        }
+        if (limit > 0) {
+            name.append("-limit").append(limit);
+        }
+        return name.toString();
     }
 
     private String splitFile(TrainConfig cfg) {
