@@ -33,7 +33,6 @@ import java.util.concurrent.atomic.AtomicBoolean;
                 + "and a synthetic multiple-choice dataset, train a LoRA adapter with configs/demo.yaml, evaluate "
                 + "base and adapter on held-out questions, and answer one question. About a minute on 2 CPU cores.",
         mixinStandardHelpOptions = true,
-        usageHelpWidth = 110,
         footerHeading = "%nExamples:%n",
         footer = {
             "  medqa demo",
@@ -128,11 +127,19 @@ final class DemoCommand extends BaseCommand {
         out().println("  provenance and config     " + run.resolve("run.json") + ", config.yaml, train.log");
         out().println("  evaluations               " + run.resolve("eval-test-base") + ", " + run.resolve("eval-test"));
         out().println("  checkpoint                " + run.resolve("checkpoint-240"));
-        out().println("Next: medqa eval --config configs/demo.yaml --split test; medqa ask --model " + model
-                + " --adapter " + run + " \"A patient has cold elbows. Which organ is involved?\" --option A=heart "
-                + "--option B=lung --option C=liver --option D=kidney");
+        out().println("Next: medqa eval --config configs/demo.yaml --split test; " + askSuggestion(model, run,
+                McqReader.readAll(test).get(1)));
         out().flush();
         return result.interrupted() ? ExitCodes.INTERRUPTED : ExitCodes.OK;
+    }
+
+    /** An ask command for a held-out question, its options as the data has them (the right one among them). */
+    static String askSuggestion(Path model, Path run, McqSample s) {
+        StringBuilder cmd = new StringBuilder("medqa ask --model " + model + " --adapter " + run + " \"" + s.question() + "\"");
+        for (int i = 0; i < s.options().size(); i++) {
+            cmd.append(" --option ").append(McqSample.LETTERS.charAt(i)).append("=\"").append(s.options().get(i)).append('"');
+        }
+        return cmd.toString();
     }
 
     private static ObjectNode evalContext(Path model, Path adapter, TrainConfig cfg) {
