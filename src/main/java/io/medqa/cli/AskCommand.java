@@ -36,14 +36,21 @@ import java.util.regex.Pattern;
         description = "Ask a multiple-choice question: the model answers with a letter and an explanation, streamed "
                 + "as it is generated. Questions come from the command line, a JSONL file, or an interactive session.",
         mixinStandardHelpOptions = true,
-        usageHelpWidth = 110,
         footerHeading = "%nExamples:%n",
         footer = {
             "  medqa ask --model ./Qwen3-1.7B --adapter runs/qwen3-1.7b-medmcqa \\",
-            "      \"Which vitamin deficiency causes scurvy?\" --option A=\"Vitamin A\" --option B=\"Vitamin C\" \\",
+            "      \"Which vitamin deficiency causes scurvy?\" \\",
+            "      --option A=\"Vitamin A\" --option B=\"Vitamin C\" \\",
             "      --option C=\"Vitamin D\" --option D=\"Vitamin K\"",
-            "  medqa ask --model ./Qwen3-1.7B --adapter runs/qwen3-1.7b-medmcqa --input questions.jsonl --json",
-            "  medqa ask --model ./Qwen3-1.7B --adapter runs/qwen3-1.7b-medmcqa      # interactive"
+            "  medqa ask --model ./Qwen3-1.7B --adapter runs/qwen3-1.7b-medmcqa \\",
+            "      --input questions.jsonl --json",
+            "  medqa ask --model ./Qwen3-1.7B --adapter runs/qwen3-1.7b-medmcqa   # interactive",
+            "  medqa ask --model ./Qwen3-1.7B --json < questions.txt               # typed questions, piped",
+            "",
+            "Typed questions (interactive, or piped in): a line with the question, then one",
+            "line per option, as 'A. text', 'A) text' or plain text (lettered in order); an",
+            "empty line ends the options, an empty question line ends the session. Prompts",
+            "go to stderr, answers to stdout.",
         })
 final class AskCommand extends BaseCommand {
 

@@ -28,7 +28,6 @@ import java.util.Locale;
         description = "Evaluate a model (with its adapter) on multiple-choice questions: accuracy with a 95%% Wilson "
                 + "interval, per subject, the letter confusion table; writes predictions.jsonl and summary.json.",
         mixinStandardHelpOptions = true,
-        usageHelpWidth = 110,
         footerHeading = "%nExamples:%n",
         footer = {
             "  medqa eval --config configs/qwen3-lora.yaml --split test            # the adapter in output.dir",
@@ -40,7 +39,8 @@ final class EvalCommand extends BaseCommand {
 
     private static final Logger LOG = LoggerFactory.getLogger(EvalCommand.class);
 
-    @Option(names = "--config", paramLabel = "FILE", description = "Training config: model, data splits, output.dir.")
+    @Option(names = "--config", paramLabel = "FILE", description = "Training config: model, data splits, output.dir, and the device "
+            + "unless --device is given.")
     Path config;
 
     @Option(names = "--set", paramLabel = "KEY=VALUE", description = "Override a config key. Repeatable.")
