@@ -19,6 +19,7 @@ import picocli.CommandLine.Parameters;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
+import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
@@ -27,20 +28,29 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 /** {@code medqa ask}: the model's letter and explanation for a question. */
 @Command(name = "ask",
         description = "Ask a multiple-choice question: the model answers with a letter and an explanation, streamed "
                 + "as it is generated. Questions come from the command line, a JSONL file, or an interactive session.",
         mixinStandardHelpOptions = true,
-        usageHelpWidth = 110,
         footerHeading = "%nExamples:%n",
         footer = {
             "  medqa ask --model ./Qwen3-1.7B --adapter runs/qwen3-1.7b-medmcqa \\",
-            "      \"Which vitamin deficiency causes scurvy?\" --option A=\"Vitamin A\" --option B=\"Vitamin C\" \\",
+            "      \"Which vitamin deficiency causes scurvy?\" \\",
+            "      --option A=\"Vitamin A\" --option B=\"Vitamin C\" \\",
             "      --option C=\"Vitamin D\" --option D=\"Vitamin K\"",
-            "  medqa ask --model ./Qwen3-1.7B --adapter runs/qwen3-1.7b-medmcqa --input questions.jsonl --json",
-            "  medqa ask --model ./Qwen3-1.7B --adapter runs/qwen3-1.7b-medmcqa      # interactive"
+            "  medqa ask --model ./Qwen3-1.7B --adapter runs/qwen3-1.7b-medmcqa \\",
+            "      --input questions.jsonl --json",
+            "  medqa ask --model ./Qwen3-1.7B --adapter runs/qwen3-1.7b-medmcqa   # interactive",
+            "  medqa ask --model ./Qwen3-1.7B --json < questions.txt               # typed questions, piped",
+            "",
+            "Typed questions (interactive, or piped in): a line with the question, then one",
+            "line per option, as 'A. text', 'A) text' or plain text (lettered in order); an",
+            "empty line ends the options, an empty question line ends the session. Prompts",
+            "go to stderr, answers to stdout.",
         })
 final class AskCommand extends BaseCommand {
 
@@ -78,6 +88,9 @@ final class AskCommand extends BaseCommand {
     int run() throws Exception {
         if (question != null && input != null) {
             throw new MedqaException(ExitCodes.USAGE, "give a QUESTION or --input FILE, not both");
+        }
+        if (question == null && !options.isEmpty()) {
+            throw new MedqaException(ExitCodes.USAGE, "--option needs a QUESTION: medqa ask ... \"QUESTION\" --option A=...");
         }
         List<McqSample> fromArgs = question != null ? List.of(sample(question, options, "command line")) : null;
         List<McqSample> fromFile = input != null ? readInput(input) : null;
@@ -198,28 +211,62 @@ final class AskCommand extends BaseCommand {
 
     private void interactive(LoadedModel loaded, Generator generator) throws IOException {
         BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
+        // Prompts go to stderr, so stdout holds only answers (`ask --json < questions.txt` is pure JSON).
+        PrintWriter prompts = err();
+        int n = 0;
         while (true) {
-            out().print("Question (empty line to quit): ");
-            out().flush();
-            String q = in.readLine();
-            if (q == null || q.isBlank()) {
+            McqSample s;
+            try {
+                s = readQuestion(in, prompts, "question " + (++n));
+            } catch (MedqaException e) {
+                err().println("medqa: error: " + e.getMessage());
+                continue;
+            }
+            if (s == null) {
                 return;
             }
-            Map<String, String> lettered = new TreeMap<>();
-            for (int i = 0; i < McqSample.LETTERS.length(); i++) {
-                out().print("Option " + McqSample.LETTERS.charAt(i) + (i >= 2 ? " (empty line when done): " : ": "));
-                out().flush();
-                String o = in.readLine();
-                if (o == null || o.isBlank()) {
-                    break;
-                }
-                lettered.put(String.valueOf(McqSample.LETTERS.charAt(i)), o);
-            }
-            try {
-                answer(loaded, generator, sample(q, lettered, "question"));
-            } catch (MedqaException e) {
-                err().println("medqa: " + e.getMessage());
-            }
+            answer(loaded, generator, s);
         }
+    }
+
+    /** {@code A. text}, {@code A) text} or {@code A: text}: an option that carries its letter. */
+    private static final Pattern LETTERED = Pattern.compile("^\\s*([A-Ea-e])[.):]\\s+(.*)$");
+
+    /**
+     * One typed question: a line with the question, then one line per option, as {@code A. text},
+     * {@code A) text} or the plain text (lettered in order), ended by an empty line or the fifth option.
+     * Returns null when the question line is empty or the input ends.
+     */
+    static McqSample readQuestion(BufferedReader in, PrintWriter prompts, String where) throws IOException {
+        prompts.print("Question (empty line to quit): ");
+        prompts.flush();
+        String q = in.readLine();
+        if (q == null || q.isBlank()) {
+            return null;
+        }
+        Map<String, String> lettered = new TreeMap<>();
+        String mismatch = null;
+        for (int i = 0; i < McqSample.LETTERS.length(); i++) {
+            String letter = String.valueOf(McqSample.LETTERS.charAt(i));
+            prompts.print("Option " + letter + (i >= 2 ? " (empty line when done): " : ": "));
+            prompts.flush();
+            String o = in.readLine();
+            if (o == null || o.isBlank()) {
+                break;
+            }
+            Matcher m = LETTERED.matcher(o);
+            if (m.matches()) {
+                if (!m.group(1).equalsIgnoreCase(letter) && mismatch == null) {
+                    mismatch = where + ": option " + (i + 1) + " is lettered " + m.group(1).toUpperCase(java.util.Locale.ROOT)
+                            + ", expected " + letter + " (options go in order A, B, C, ...)";
+                }
+                o = m.group(2);
+            }
+            lettered.put(letter, o.strip());
+        }
+        if (mismatch != null) {
+            throw new MedqaException(ExitCodes.USAGE, mismatch);
+        }
+        return sample(q.strip(), lettered, where);
     }
 }

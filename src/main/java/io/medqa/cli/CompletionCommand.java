@@ -8,7 +8,6 @@ import picocli.CommandLine.Command;
 @Command(name = "completion",
         description = "Print a bash (and zsh, through bashcompinit) completion script for medqa.",
         mixinStandardHelpOptions = true,
-        usageHelpWidth = 110,
         footerHeading = "%nExamples:%n",
         footer = {
             "  source <(medqa completion)                        # this shell",

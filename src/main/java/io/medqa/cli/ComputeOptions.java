@@ -9,7 +9,7 @@ import picocli.CommandLine.Option;
 public final class ComputeOptions {
 
     @Option(names = "--device", paramLabel = "auto|cpu|gpu|gpu:N",
-            description = "Where to compute (default: the config's device, else auto: a GPU when the engine sees one). "
+            description = "Where to compute (default: auto, a GPU when the engine sees one). "
                     + "A CUDA or ROCm libtorch is used through PYTORCH_LIBRARY_PATH, PYTORCH_FLAVOR and "
                     + "PYTORCH_VERSION (see README).")
     String device;

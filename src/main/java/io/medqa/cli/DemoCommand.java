@@ -33,7 +33,6 @@ import java.util.concurrent.atomic.AtomicBoolean;
                 + "and a synthetic multiple-choice dataset, train a LoRA adapter with configs/demo.yaml, evaluate "
                 + "base and adapter on held-out questions, and answer one question. About a minute on 2 CPU cores.",
         mixinStandardHelpOptions = true,
-        usageHelpWidth = 110,
         footerHeading = "%nExamples:%n",
         footer = {
             "  medqa demo",
@@ -99,8 +98,8 @@ final class DemoCommand extends BaseCommand {
         EvalReport after;
         try (LoadedModel base = LoadedModel.open(model, null, device, DataType.FLOAT32)) {
             long e0 = System.nanoTime();
-            before = new Evaluator(base.model, base.tokenizer, options).run(test, run.resolve("eval-base"), done -> { });
-            before.writeSummary(run.resolve("eval-base"), evalContext(model, null, cfg), (System.nanoTime() - e0) / 1e9);
+            before = new Evaluator(base.model, base.tokenizer, options).run(test, run.resolve("eval-test-base"), done -> { });
+            before.writeSummary(run.resolve("eval-test-base"), evalContext(model, null, cfg), (System.nanoTime() - e0) / 1e9);
         }
         McqSample question = McqReader.readAll(test).get(0);
         try (LoadedModel tuned = LoadedModel.open(model, run, device, DataType.FLOAT32)) {
@@ -126,13 +125,21 @@ final class DemoCommand extends BaseCommand {
         out().println("  adapter (PEFT format)     " + run.resolve("adapter_model.safetensors") + ", adapter_config.json");
         out().println("  metrics and loss curve    " + run.resolve("metrics.jsonl") + ", loss_curve.png");
         out().println("  provenance and config     " + run.resolve("run.json") + ", config.yaml, train.log");
-        out().println("  evaluations               " + run.resolve("eval-base") + ", " + run.resolve("eval-test"));
+        out().println("  evaluations               " + run.resolve("eval-test-base") + ", " + run.resolve("eval-test"));
         out().println("  checkpoint                " + run.resolve("checkpoint-240"));
-        out().println("Next: medqa eval --config configs/demo.yaml --split test; medqa ask --model " + model
-                + " --adapter " + run + " \"A patient has cold elbows. Which organ is involved?\" --option A=heart "
-                + "--option B=lung --option C=liver --option D=kidney");
+        out().println("Next: medqa eval --config configs/demo.yaml --split test; " + askSuggestion(model, run,
+                McqReader.readAll(test).get(1)));
         out().flush();
         return result.interrupted() ? ExitCodes.INTERRUPTED : ExitCodes.OK;
+    }
+
+    /** An ask command for a held-out question, its options as the data has them (the right one among them). */
+    static String askSuggestion(Path model, Path run, McqSample s) {
+        StringBuilder cmd = new StringBuilder("medqa ask --model " + model + " --adapter " + run + " \"" + s.question() + "\"");
+        for (int i = 0; i < s.options().size(); i++) {
+            cmd.append(" --option ").append(McqSample.LETTERS.charAt(i)).append("=\"").append(s.options().get(i)).append('"');
+        }
+        return cmd.toString();
     }
 
     private static ObjectNode evalContext(Path model, Path adapter, TrainConfig cfg) {

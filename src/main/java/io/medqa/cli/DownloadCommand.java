@@ -17,12 +17,12 @@ import java.util.Locale;
                 + "Honours HF_ENDPOINT (a mirror) and HF_TOKEN (gated or private repositories); resumes interrupted "
                 + "files; checks each file's size and ETag; writes each file under a temporary name.",
         mixinStandardHelpOptions = true,
-        usageHelpWidth = 110,
         footerHeading = "%nExamples:%n",
         footer = {
             "  medqa download Qwen/Qwen3-1.7B --dir models/Qwen3-1.7B",
             "  medqa download openlifescienceai/medmcqa --dataset --include \"data/*.parquet\" --dir data/medmcqa",
-            "  HF_ENDPOINT=https://hf-mirror.example medqa download Qwen/Qwen3-0.6B --include \"*.json\" --include \"*.safetensors\""
+            "  HF_ENDPOINT=https://hf-mirror.example medqa download Qwen/Qwen3-0.6B \\",
+            "      --include \"*.json\" --include \"*.safetensors\""
         })
 final class DownloadCommand extends BaseCommand {
 

@@ -31,7 +31,6 @@ import java.util.Locale;
                 + "one table with the macro average (summary.json, report.md), optionally against --compare BASE_RUN "
                 + "with an exact McNemar test per set.",
         mixinStandardHelpOptions = true,
-        usageHelpWidth = 110,
         footerHeading = "%nExamples:%n",
         footer = {
             "  medqa eval --config configs/qwen3-lora.yaml --split test            # the adapter in output.dir",
@@ -46,7 +45,8 @@ final class EvalCommand extends BaseCommand {
 
     private static final Logger LOG = LoggerFactory.getLogger(EvalCommand.class);
 
-    @Option(names = "--config", paramLabel = "FILE", description = "Training config: model, data splits, output.dir.")
+    @Option(names = "--config", paramLabel = "FILE", description = "Training config: model, data splits, output.dir, and the device "
+            + "unless --device is given.")
     Path config;
 
     @Option(names = "--set", paramLabel = "KEY=VALUE", description = "Override a config key. Repeatable.")
@@ -111,7 +111,9 @@ final class EvalCommand extends BaseCommand {
     String copBase;
 
     @Option(names = "--out", paramLabel = "DIR",
-            description = "Where predictions.jsonl and summary.json go (default: OUTPUT_DIR/eval-SPLIT, or eval-NAME).")
+            description = "Where predictions.jsonl and summary.json go (default with --config: a folder in output.dir "
+                    + "named by what is evaluated, eval-SPLIT[-base][-generate][-lmeval][-limitN]; without --config: "
+                    + "nothing is written unless --out is given).")
     Path out;
 
     @Mixin
@@ -142,9 +144,7 @@ final class EvalCommand extends BaseCommand {
             return new SuiteRun(this, cfg, modelDir, adapterDir).run();
         }
         String dataSpec = data != null ? data : splitFile(cfg);
-        Path outDir = out != null ? out
-                : cfg != null && data == null ? Path.of(cfg.output().dir()).resolve("eval-" + split)
-                : Path.of("eval-" + Path.of(dataSpec.replace("*", "all")).getFileName().toString().replaceFirst("\\.(jsonl|parquet)$", ""));
+        Path outDir = outputFolder(cfg, dataSpec, adapterDir);
         Evaluator.Options options = new Evaluator.Options(
                 switch (mode) {
                     case "loglik" -> Evaluator.Mode.LOGLIK;
@@ -187,13 +187,64 @@ final class EvalCommand extends BaseCommand {
             context.put("limit", limit);
             context.put("device", device.toString());
             context.put("dtype", dtype.toString());
-            ObjectNode summary = report.writeSummary(outDir, context, seconds);
             out().print(report.text());
-            out().printf(Locale.ROOT, "%.2f questions/s; predictions.jsonl and summary.json in %s%n",
-                    report.total() / Math.max(seconds, 1e-9), outDir);
-            LOG.info("eval summary: {}", summary);
+            if (outDir != null) {
+                ObjectNode summary = report.writeSummary(outDir, context, seconds);
+                out().printf(Locale.ROOT, "%.2f questions/s; predictions.jsonl and summary.json in %s%n",
+                        report.total() / Math.max(seconds, 1e-9), outDir);
+                LOG.info("eval summary: {}", summary);
+            } else {
+                out().printf(Locale.ROOT, "%.2f questions/s; nothing written (give --out DIR to keep predictions.jsonl "
+                        + "and summary.json)%n", report.total() / Math.max(seconds, 1e-9));
+            }
         }
         return ExitCodes.OK;
+    }
+
+    /**
+     * Where the results go: --out; else, with a config, OUTPUT_DIR/NAME where NAME says what was evaluated
+     * (see {@link #folderName}), so a base-only, limited or generate run never replaces the adapter's full
+     * evaluation; else (--data --model alone) nowhere, as lm-evaluation-harness writes nothing without
+     * --output_path.
+     */
+    private Path outputFolder(TrainConfig cfg, String dataSpec, Path adapterDir) {
+        if (out != null) {
+            return out;
+        }
+        if (cfg == null) {
+            return null;
+        }
+        String what = data == null ? split
+                : Path.of(dataSpec.replace("*", "all")).getFileName().toString().replaceFirst("\\.(jsonl|parquet)$", "");
+        Path runDir = Path.of(cfg.output().dir());
+        String adapterName = adapterDir == null ? null
+                : adapterDir.toAbsolutePath().normalize().equals(runDir.toAbsolutePath().normalize()) ? ""
+                : adapterDir.toAbsolutePath().normalize().getFileName().toString();
+        return runDir.resolve(folderName(what, adapterName, mode, promptStyle, limit));
+    }
+
+    /**
+     * eval-WHAT[-base|-adapter-NAME][-generate][-lmeval][-limitN]: WHAT is the split (or the --data file's
+     * name); -base when no adapter was applied, -adapter-NAME for an adapter other than the run's own
+     * ({@code adapterName} null: none; empty: the run's); then each non-default setting.
+     */
+    static String folderName(String what, String adapterName, String mode, String promptStyle, long limit) {
+        StringBuilder name = new StringBuilder("eval-").append(what);
+        if (adapterName == null) {
+            name.append("-base");
+        } else if (!adapterName.isEmpty()) {
+            name.append("-adapter-").append(adapterName);
+        }
+        if (mode.equals("generate")) {
+            name.append("-generate");
+        }
+        if (promptStyle.equals("lm-eval")) {
+            name.append("-lmeval");
+        }
+        if (limit > 0) {
+            name.append("-limit").append(limit);
+        }
+        return name.toString();
     }
 
     private String splitFile(TrainConfig cfg) {

@@ -24,11 +24,11 @@ import java.nio.file.Path;
 @Command(name = "generate",
         description = "Generate text with a Qwen3 model: streams the answer to a prompt, or prints JSON.",
         mixinStandardHelpOptions = true,
-        usageHelpWidth = 110,
         footerHeading = "%nExamples:%n",
         footer = {
             "  medqa generate --model ./Qwen3-1.7B --prompt \"Which nerve supplies the deltoid muscle?\"",
-            "  medqa generate --model ./Qwen3-1.7B --adapter runs/qwen3-1.7b-medmcqa --prompt \"Drug of choice for absence seizures?\"",
+            "  medqa generate --model ./Qwen3-1.7B --adapter runs/qwen3-1.7b-medmcqa \\",
+            "      --prompt \"Drug of choice for absence seizures?\"",
             "  medqa generate --model ./Qwen3-1.7B --prompt-ids 151644,872,198 --max-new-tokens 16 --json",
             "  medqa generate --model ./Qwen3-1.7B --prompt \"Once upon a time\" --raw --temperature 0.7 "
                     + "--top-p 0.9 --seed 1"

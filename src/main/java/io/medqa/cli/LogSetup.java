@@ -23,9 +23,23 @@ final class LogSetup {
         context.getLogger("ai.djl.util.cuda.CudaUtils").setLevel(level >= 2 ? Level.DEBUG : Level.ERROR);
     }
 
-    /** Sends every INFO-and-above line to {@code file} as well, whatever the console shows. */
+    /** The logger of train.log's per-step lines: they go to the file only, never to the console. */
+    static final String STEPS = "medqa.steps";
+
+    /**
+     * Sends every INFO-and-above line to {@code file} as well, whatever the console shows, and the
+     * per-step lines of {@link #STEPS} to it alone. A previous run's file (in the same process) is closed.
+     */
     static void fileLog(Path file) {
         LoggerContext context = (LoggerContext) LoggerFactory.getILoggerFactory();
+        Logger steps = context.getLogger(STEPS);
+        for (Logger l : new Logger[] {context.getLogger(Logger.ROOT_LOGGER_NAME), steps}) {
+            ch.qos.logback.core.Appender<ch.qos.logback.classic.spi.ILoggingEvent> old = l.getAppender("FILE");
+            if (old != null) {
+                l.detachAppender(old);
+                old.stop();
+            }
+        }
         PatternLayoutEncoder encoder = new PatternLayoutEncoder();
         encoder.setContext(context);
         encoder.setPattern("%d{ISO8601} %-5level %logger{0} - %msg%n");
@@ -38,6 +52,9 @@ final class LogSetup {
         appender.start();
         Logger root = context.getLogger(Logger.ROOT_LOGGER_NAME);
         root.addAppender(appender);
+        steps.setAdditive(false);
+        steps.setLevel(Level.INFO);
+        steps.addAppender(appender);
         if (!root.isInfoEnabled()) {
             // The file wants INFO; the console appender keeps its own threshold through a filter.
             ch.qos.logback.classic.filter.ThresholdFilter warnOnly = new ch.qos.logback.classic.filter.ThresholdFilter();

@@ -10,7 +10,6 @@ import java.io.PrintWriter;
 /** The {@code medqa} command. */
 @Command(name = "medqa",
         mixinStandardHelpOptions = true,
-        usageHelpWidth = 110,
         versionProvider = Main.Version.class,
         description = "Fine-tune Qwen3 models with LoRA for medical multiple-choice questions, evaluate them "
                 + "and ask them questions, on DJL's PyTorch engine (CPU, CUDA or ROCm).",
@@ -45,25 +44,85 @@ public final class Main implements Runnable {
 
     /** Runs the CLI with the given writers and returns the exit code; tests call this. */
     public static int execute(String[] args, PrintWriter out, PrintWriter err) {
+        return execute(args, out, err, System.getenv("COLUMNS"));
+    }
+
+    /** As above, with the help width from {@code columns} (the COLUMNS variable) when it is a number. */
+    static int execute(String[] args, PrintWriter out, PrintWriter err, String columns) {
         System.setProperty("ai.djl.offline", "true");
         CommandLine cli = new CommandLine(new Main());
         cli.setOut(out);
         cli.setErr(err);
         cli.setExecutionExceptionHandler(Main::handle);
+        cli.setParameterExceptionHandler(Main::handleUsage);
+        Integer width = parseColumns(columns);
+        if (width != null) {
+            cli.setUsageHelpWidth(width);
+        } else {
+            cli.setUsageHelpAutoWidth(true); // the terminal's width when picocli can ask it; else 80
+        }
+        verbatimFooters(cli);
         int code = cli.execute(args);
         out.flush();
         err.flush();
         return code;
     }
 
-    /** One line for the user; the stack trace only with -v. */
+    /** COLUMNS as picocli takes it (at least 55 columns), or null when unset or not a number. */
+    static Integer parseColumns(String columns) {
+        if (columns == null || !columns.strip().matches("[0-9]{1,4}")) {
+            return null;
+        }
+        return Math.max(55, Integer.parseInt(columns.strip()));
+    }
+
+    /**
+     * Footers hold the examples: picocli re-wraps them to the help width, which breaks a command in the
+     * middle of a quoted string so that the copied line fails. Print them as written instead.
+     */
+    private static void verbatimFooters(CommandLine cli) {
+        cli.getHelpSectionMap().put(CommandLine.Model.UsageMessageSpec.SECTION_KEY_FOOTER, help -> {
+            StringBuilder text = new StringBuilder();
+            for (String line : help.commandSpec().usageMessage().footer()) {
+                text.append(String.format(line)).append(System.lineSeparator()); // %% and %n, as picocli reads them
+            }
+            return text.toString();
+        });
+        cli.getSubcommands().values().forEach(Main::verbatimFooters);
+    }
+
+    /** picocli's own usage errors, in medqa's style: one error line, one line pointing at --help. */
+    private static int handleUsage(CommandLine.ParameterException e, String[] args) {
+        CommandLine cmd = e.getCommandLine();
+        PrintWriter err = cmd.getErr();
+        String message = e.getMessage();
+        if (e instanceof CommandLine.UnmatchedArgumentException u && !u.getSuggestions().isEmpty()) {
+            message += " (did you mean " + String.join(" or ", u.getSuggestions()) + "?)";
+        }
+        err.println("medqa: error: " + MedqaException.firstLine(message));
+        err.println(hint(cmd));
+        err.flush();
+        return ExitCodes.USAGE;
+    }
+
+    static String hint(CommandLine cmd) {
+        return "Try '" + cmd.getCommandSpec().qualifiedName() + " --help' for more information.";
+    }
+
+    /** One line for the user (and a --help hint for usage errors); the stack trace only with -v. */
     private static int handle(Exception e, CommandLine cmd, CommandLine.ParseResult parsed) {
         boolean verbose = cmd.getCommand() instanceof BaseCommand b && b.verbosity() > 0;
         PrintWriter err = cmd.getErr();
         int code;
+        if (e instanceof CommandLine.ParameterException p) {
+            return handleUsage(p, new String[0]);
+        }
         if (e instanceof MedqaException m) {
             err.println("medqa: error: " + m.getMessage());
             code = m.exitCode();
+            if (code == ExitCodes.USAGE) {
+                err.println(hint(cmd));
+            }
         } else {
             err.println("medqa: internal error: " + e + (verbose ? "" : " (run with -v for the stack trace)"));
             code = ExitCodes.SOFTWARE;

@@ -13,7 +13,6 @@ import java.nio.file.Path;
                 + "files, safetensors in the base's dtype and shard layout) with W' = W + scale * B A, ready for "
                 + "transformers, vLLM or medqa. Runs on the CPU, one tensor at a time.",
         mixinStandardHelpOptions = true,
-        usageHelpWidth = 110,
         footerHeading = "%nExamples:%n",
         footer = {
             "  medqa merge --model ./Qwen3-1.7B --adapter runs/qwen3-1.7b-medmcqa --out ./Qwen3-1.7B-medmcqa",

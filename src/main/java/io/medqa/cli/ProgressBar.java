@@ -4,7 +4,7 @@ import java.io.PrintWriter;
 import java.util.Locale;
 
 /**
- * One progress line on stderr: count/total, a bar, a caller-supplied detail (loss, rate) and ETA.
+ * One progress line on stderr: count/total, a bar, a caller-supplied detail (loss, rate), elapsed time and ETA.
  * On a terminal the line is redrawn in place; otherwise (CI, files) a line is printed every 5%.
  */
 final class ProgressBar {
@@ -39,8 +39,8 @@ final class ProgressBar {
         int width = 24;
         int filled = (int) (width * done / Math.max(1, total));
         String bar = "#".repeat(filled) + ".".repeat(width - filled);
-        String line = String.format(Locale.ROOT, "%s %d/%d [%s] %3d%% %s ETA %s", label, done, total, bar, percent,
-                detail, eta);
+        String line = String.format(Locale.ROOT, "%s %d/%d [%s] %3d%% %s %s elapsed, ETA %s", label, done, total, bar,
+                percent, detail, clock(elapsed), eta);
         if (interactive) {
             long now = System.nanoTime();
             if (now - lastDrawNanos < 100_000_000L && done < total) {

@@ -24,7 +24,6 @@ import java.util.concurrent.atomic.AtomicBoolean;
         description = "Fine-tune a Qwen3 model with LoRA on MedMCQA or MedQA JSONL. Writes the adapter in PEFT "
                 + "format, metrics.jsonl, loss_curve.png, TensorBoard event files, config.yaml, run.json, checkpoints and (train.save_best) best/ to output.dir.",
         mixinStandardHelpOptions = true,
-        usageHelpWidth = 110,
         footerHeading = "%nExamples:%n",
         footer = {
             "  medqa train --config configs/qwen3-lora.yaml",
@@ -32,6 +31,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
             "      --set data.train=data/medmcqa/train.jsonl --set output.dir=runs/medmcqa",
             "  medqa train --config configs/qwen3-lora.yaml --resume            # latest checkpoint in output.dir",
             "  medqa train --config configs/qwen3-lora.yaml --resume runs/medmcqa/checkpoint-50",
+            "  medqa train --config configs/qwen3-lora.yaml --dry-run          # check, count steps, stop",
             "",
             "Ctrl-C saves a checkpoint before exiting (exit code 130); --resume continues from it."
         })
@@ -53,6 +53,10 @@ final class TrainCommand extends BaseCommand {
             description = "Continue from a checkpoint folder; without DIR, the latest checkpoint in output.dir.")
     String resume;
 
+    @Option(names = "--dry-run", description = "Check the config, model folder and data, print the resolved config, "
+            + "the data summary and the step count, and stop: no weights are loaded, nothing is written.")
+    boolean dryRun;
+
     @Override
     int run() throws Exception {
         List<String> all = new ArrayList<>(overrides);
@@ -61,6 +65,10 @@ final class TrainCommand extends BaseCommand {
         }
         ObjectNode tree = ConfigLoader.resolveTree(config, all);
         TrainConfig cfg = ConfigLoader.bind(tree, config.toString());
+        if (dryRun) {
+            DryRun.print(cfg, out());
+            return ExitCodes.OK;
+        }
         Path out = Path.of(cfg.output().dir());
         Files.createDirectories(out);
         LogSetup.fileLog(out.resolve("train.log"));

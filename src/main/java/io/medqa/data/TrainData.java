@@ -18,7 +18,8 @@ import java.util.List;
 public final class TrainData {
 
     /** What a full pass found; the schedule's length comes from {@code samples}. */
-    public record Summary(long samples, long skippedErrors, long truncated, long skippedOverlong, String note) {}
+    public record Summary(long samples, long skippedErrors, long truncated, long skippedOverlong, String note,
+                          long tokens, long answerTokens, int longest) {}
 
     private final McqReader.Source source;
     private final TrainConfig.Data config;
@@ -55,17 +56,25 @@ public final class TrainData {
     private Summary scan() {
         SampleEncoder encoder = new SampleEncoder(tokenizer, config.maxSeqLen(), config.overlong());
         long kept = 0;
+        long tokens = 0;
+        long answerTokens = 0;
+        int longest = 0;
         long errors;
         try (McqReader.Samples samples = McqReader.open(source)) {
             Iterator<McqSample> it = limited(samples);
             while (it.hasNext()) {
-                if (encoder.encode(it.next()) != null) {
+                SampleEncoder.Encoded e = encoder.encode(it.next());
+                if (e != null) {
                     kept++;
+                    tokens += e.ids().length;
+                    answerTokens += e.targetLength();
+                    longest = Math.max(longest, e.ids().length);
                 }
             }
             errors = samples.skipped();
         }
-        return new Summary(kept, errors, encoder.truncated(), encoder.skipped(), source.note());
+        return new Summary(kept, errors, encoder.truncated(), encoder.skipped(), source.note(), tokens, answerTokens,
+                longest);
     }
 
     private Iterator<McqSample> limited(Iterator<McqSample> in) {

@@ -14,6 +14,7 @@ import io.medqa.model.Sampling;
 
 import java.io.BufferedWriter;
 import java.io.IOException;
+import java.io.Writer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -65,31 +66,23 @@ public final class Evaluator {
         return n;
     }
 
+    /** Scores every question; writes predictions.jsonl to {@code outDir}, or nowhere when it is null. */
     public EvalReport run(McqReader.Source source, Path outDir, Progress progress) {
         EvalReport report = new EvalReport();
+        if (outDir == null) {
+            try (BufferedWriter nowhere = new BufferedWriter(Writer.nullWriter())) {
+                scoreAll(source, progress, report, nowhere);
+            } catch (IOException e) {
+                throw new IllegalStateException("a null writer failed", e);
+            }
+            return report;
+        }
         Path predictions = outDir.resolve("predictions.jsonl");
         Path temp = outDir.resolve(".predictions.jsonl.tmp");
-        Function<List<McqSample>, double[][]> scorer = options.mode() == Mode.LOGLIK ? scorer(source) : null;
-        Generator generator = options.mode() == Mode.GENERATE
-                ? new Generator(model, tokenizer.stopIds(model.config())) : null;
         try {
             Files.createDirectories(outDir);
-            try (BufferedWriter out = Files.newBufferedWriter(temp, StandardCharsets.UTF_8);
-                 McqReader.Samples samples = McqReader.open(source)) {
-                long done = 0;
-                List<McqSample> batch = new ArrayList<>();
-                while (samples.hasNext() && (options.limit() <= 0 || done + batch.size() < options.limit())) {
-                    batch.add(samples.next());
-                    if (batch.size() == options.batchSize() || options.mode() == Mode.GENERATE) {
-                        done += score(batch, scorer, generator, source, report, out);
-                        batch.clear();
-                        progress.update(done);
-                    }
-                }
-                if (!batch.isEmpty()) {
-                    done += score(batch, scorer, generator, source, report, out);
-                    progress.update(done);
-                }
+            try (BufferedWriter out = Files.newBufferedWriter(temp, StandardCharsets.UTF_8)) {
+                scoreAll(source, progress, report, out);
             }
             Files.move(temp, predictions, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
         } catch (IOException e) {
@@ -102,6 +95,29 @@ public final class Evaluator {
             }
         }
         return report;
+    }
+
+    private void scoreAll(McqReader.Source source, Progress progress, EvalReport report, BufferedWriter out)
+            throws IOException {
+        Function<List<McqSample>, double[][]> scorer = options.mode() == Mode.LOGLIK ? scorer(source) : null;
+        Generator generator = options.mode() == Mode.GENERATE
+                ? new Generator(model, tokenizer.stopIds(model.config())) : null;
+        try (McqReader.Samples samples = McqReader.open(source)) {
+            long done = 0;
+            List<McqSample> batch = new ArrayList<>();
+            while (samples.hasNext() && (options.limit() <= 0 || done + batch.size() < options.limit())) {
+                batch.add(samples.next());
+                if (batch.size() == options.batchSize() || options.mode() == Mode.GENERATE) {
+                    done += score(batch, scorer, generator, source, report, out);
+                    batch.clear();
+                    progress.update(done);
+                }
+            }
+            if (!batch.isEmpty()) {
+                done += score(batch, scorer, generator, source, report, out);
+                progress.update(done);
+            }
+        }
     }
 
     /** chat: the trained prompt and its answer letter; lm-eval: the harness's prompt and continuations. */

@@ -10,6 +10,8 @@ import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.security.SecureRandom;
 
 /**
  * Writes a file under a temporary name in the same folder and renames it into place, so a reader
@@ -23,6 +25,8 @@ public final class AtomicFiles {
         void write(OutputStream out) throws IOException;
     }
 
+    private static final SecureRandom RANDOM = new SecureRandom();
+
     private AtomicFiles() {}
 
     public static void write(Path target, Writer writer) {
@@ -30,8 +34,10 @@ public final class AtomicFiles {
         Path temp = null;
         try {
             Files.createDirectories(parent);
-            temp = Files.createTempFile(parent, "." + target.getFileName() + ".", ".tmp");
-            try (OutputStream out = Files.newOutputStream(temp)) {
+            temp = parent.resolve("." + target.getFileName() + "." + Long.toUnsignedString(RANDOM.nextLong(), 36) + ".tmp");
+            // Not Files.createTempFile: it makes the file 0600 whatever the umask, and the rename keeps that
+            // mode. CREATE_NEW gives the umask's mode (0644 under 022), as every other tool's outputs have.
+            try (OutputStream out = Files.newOutputStream(temp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
                 writer.write(out);
             }
             try {

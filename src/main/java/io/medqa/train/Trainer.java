@@ -57,8 +57,10 @@ public final class Trainer {
         void finished();
     }
 
+    /** One optimizer step; {@code epoch} is fractional (2.5: halfway through the third epoch). */
     public record StepRecord(int step, int totalSteps, double loss, double lr, double gradNorm, double lossScale,
-                             boolean skipped, long tokens, double tokensPerSecond, double elapsedSeconds) {}
+                             boolean skipped, long tokens, double tokensPerSecond, double elapsedSeconds,
+                             double epoch) {}
 
     public record Result(int steps, double finalLoss, long skippedSteps, boolean interrupted, Path outputDir) {}
 
@@ -91,12 +93,7 @@ public final class Trainer {
         LOG.info("resolved config:\n{}", configYaml);
 
         Device device = Devices.resolve(config.device());
-        DataType dtype = switch (t.precision()) {
-            case "fp32" -> DataType.FLOAT32;
-            case "fp16" -> DataType.FLOAT16;
-            default -> throw new MedqaException(ExitCodes.DATA, "key train.precision: bf16 is not available: "
-                    + "DJL 0.35.1 aborts the JVM on bfloat16 tensors; use fp16 (with loss scaling) or fp32");
-        };
+        DataType dtype = computeType(t.precision());
         if (dtype == DataType.FLOAT16 && !device.isGpu()) {
             LOG.warn("train.precision fp16 on the CPU is several times slower than fp32; consider --set train.precision=fp32");
         }
@@ -107,9 +104,9 @@ public final class Trainer {
             TrainData.Summary summary = data.summary();
             List<MicroBatch> validation = validationBatches(tokenizer);
             List<McqSample> questions = validation == null ? null : validationQuestions();
-            int perStep = t.microBatchSize() * t.gradAccumSteps();
-            int stepsPerEpoch = (int) ((summary.samples() + perStep - 1) / perStep);
-            int totalSteps = t.maxSteps() > 0 ? t.maxSteps() : stepsPerEpoch * t.epochs();
+            Plan plan = plan(t, summary.samples());
+            int perStep = plan.samplesPerStep();
+            int totalSteps = plan.totalSteps();
             String dataLine = String.format(Locale.ROOT,
                     "data: %d samples from %s (%s); %d lines skipped as errors, %d truncated, %d skipped as longer "
                             + "than %d tokens; %d steps of %d samples",
@@ -200,8 +197,9 @@ public final class Trainer {
                             double seconds = (System.nanoTime() - t0) / 1e9;
                             lastLoss = loss;
                             StepRecord rec = new StepRecord(step, totalSteps, loss, lr, gradNorm, scale, !stepped,
-                                    tokens, tokens / seconds, (System.nanoTime() - startNanos) / 1e9);
-                            metrics.write(stepRecord(metrics, rec, epoch, stream.consumed(), summary.samples()));
+                                    tokens, tokens / seconds, (System.nanoTime() - startNanos) / 1e9,
+                                    epoch + (double) stream.consumed() / summary.samples());
+                            metrics.write(stepRecord(metrics, rec));
                             listener.step(rec);
 
                             if (t.saveSteps() > 0 && step % t.saveSteps() == 0 && step < totalSteps) {
@@ -244,6 +242,25 @@ public final class Trainer {
                 return new Result(step, lastLoss, scaler.skippedSteps(), interrupted, out);
             }
         }
+    }
+
+    /** How a run of {@code samples} samples is cut into optimizer steps (the last step of an epoch may be short). */
+    public record Plan(int samplesPerStep, int stepsPerEpoch, int totalSteps) {}
+
+    public static Plan plan(TrainConfig.Train t, long samples) {
+        int perStep = t.microBatchSize() * t.gradAccumSteps();
+        int stepsPerEpoch = (int) ((samples + perStep - 1) / perStep);
+        return new Plan(perStep, stepsPerEpoch, t.maxSteps() > 0 ? t.maxSteps() : stepsPerEpoch * t.epochs());
+    }
+
+    /** train.precision's compute dtype. */
+    public static DataType computeType(String precision) {
+        return switch (precision) {
+            case "fp32" -> DataType.FLOAT32;
+            case "fp16" -> DataType.FLOAT16;
+            default -> throw new MedqaException(ExitCodes.DATA, "key train.precision: bf16 is not available: "
+                    + "DJL 0.35.1 aborts the JVM on bfloat16 tensors; use fp16 (with loss scaling) or fp32");
+        };
     }
 
     private static List<NDArray> params(LoraAdapter adapter) {
@@ -310,10 +327,10 @@ public final class Trainer {
         return dir;
     }
 
-    private static ObjectNode stepRecord(Metrics metrics, StepRecord r, int epoch, long consumed, long samples) {
+    private static ObjectNode stepRecord(Metrics metrics, StepRecord r) {
         return metrics.record()
                 .put("step", r.step())
-                .put("epoch", epoch + (double) consumed / samples)
+                .put("epoch", r.epoch())
                 .put("loss", r.loss())
                 .put("lr", r.lr())
                 .put("grad_norm", r.gradNorm())

@@ -39,8 +39,8 @@ class LearningTest {
                 new AtomicBoolean()).run();
         double seconds = (System.nanoTime() - t0) / 1e9;
 
-        JsonNode base = eval(run, "--base-only", targets);
-        JsonNode tuned = eval(run, targets);
+        JsonNode base = eval(run, "eval-test-base", "--base-only", targets);
+        JsonNode tuned = eval(run, "eval-test", targets);
         double before = base.get("accuracy").asDouble();
         double after = tuned.get("accuracy").asDouble();
         System.out.printf("learning: %d steps in %.1f s, final loss %.4f, held-out accuracy %.3f -> %.3f%n",
@@ -78,7 +78,7 @@ class LearningTest {
         assertTrue(predictions.get(0).contains("\"logprobs\":{\"A\":"), predictions.get(0));
     }
 
-    private static JsonNode eval(TinyRun run, String... extra) throws Exception {
+    private static JsonNode eval(TinyRun run, String folder, String... extra) throws Exception {
         List<String> args = new ArrayList<>(List.of("eval", "--config", "configs/qwen3-lora.yaml", "--split", "test"));
         for (String o : run.overrides()) {
             args.add("--set");
@@ -97,6 +97,6 @@ class LearningTest {
         int code = Main.execute(args.toArray(String[]::new), new PrintWriter(out), new PrintWriter(err));
         assertEquals(0, code, err.toString());
         assertTrue(out.toString().contains("accuracy "), out.toString());
-        return new ObjectMapper().readTree(run.output.resolve("eval-test/summary.json").toFile());
+        return new ObjectMapper().readTree(run.output.resolve(folder).resolve("summary.json").toFile());
     }
 }
