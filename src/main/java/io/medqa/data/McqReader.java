@@ -8,13 +8,9 @@ import io.medqa.MedqaException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-import java.io.BufferedReader;
 import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.FileSystems;
 import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.PathMatcher;
 import java.util.ArrayList;
@@ -24,7 +20,8 @@ import java.util.NoSuchElementException;
 import java.util.stream.Stream;
 
 /**
- * Reads MedMCQA or MedQA JSONL one line at a time; a file is never held in memory. A bad line stops
+ * Reads MedMCQA or MedQA JSONL one line at a time through {@link JsonlLines} (its line limit, strict
+ * UTF-8, a tolerated byte-order mark); a file is never held in memory. A bad line stops
  * the read with "FILE:LINE: what is wrong" (exit code 65) unless errors are skipped, in which case it is
  * counted and logged.
  */
@@ -72,7 +69,7 @@ public final class McqReader {
         McqFormat fmt = switch (format) {
             case "medmcqa" -> McqFormat.MEDMCQA;
             case "medqa" -> McqFormat.MEDQA;
-            default -> detectFormat(files);
+            default -> detectFormat(files, skipErrors);
         };
         String note = "format " + fmt.name().toLowerCase() + (format.equals("auto") ? " (detected)" : "");
         int base = 0;
@@ -89,26 +86,41 @@ public final class McqReader {
         return new Source(files, fmt, base, skipErrors, note);
     }
 
-    private static McqFormat detectFormat(List<Path> files) {
+    private static McqFormat detectFormat(List<Path> files, boolean skipErrors) {
         for (Path f : files) {
-            try (BufferedReader r = Files.newBufferedReader(f, StandardCharsets.UTF_8)) {
-                String line;
-                long n = 0;
-                while ((line = r.readLine()) != null) {
-                    n++;
-                    if (line.isBlank()) {
+            try (JsonlLines lines = JsonlLines.open(f)) {
+                while (true) {
+                    JsonlLines.Line line;
+                    try {
+                        line = lines.next();
+                    } catch (JsonlLines.BadLine e) {
+                        if (skipErrors) {
+                            continue; // counted and logged by the real read
+                        }
+                        throw e;
+                    }
+                    if (line == null) {
+                        break;
+                    }
+                    if (line.text().isBlank()) {
                         continue;
                     }
-                    JsonNode row = parseLine(f, n, line);
+                    JsonNode row;
+                    try {
+                        row = parseLine(f, line.number(), line.text());
+                    } catch (MedqaException e) {
+                        if (skipErrors) {
+                            continue;
+                        }
+                        throw e;
+                    }
                     McqFormat fmt = McqFormat.detect(row);
                     if (fmt == null) {
-                        throw new MedqaException(ExitCodes.DATA, f + ":" + n + ": neither MedMCQA (opa..opd, cop) "
-                                + "nor MedQA (options, answer_idx); set data.format");
+                        throw new MedqaException(ExitCodes.DATA, f + ":" + line.number() + ": neither MedMCQA (opa..opd, "
+                                + "cop) nor MedQA (options, answer_idx); set data.format");
                     }
                     return fmt;
                 }
-            } catch (IOException e) {
-                throw new MedqaException(ExitCodes.NO_INPUT, f + ": cannot read: " + e.getMessage());
             }
         }
         throw new MedqaException(ExitCodes.DATA, files.get(0) + ": the dataset is empty");
@@ -118,9 +130,18 @@ public final class McqReader {
         boolean zero = false;
         boolean four = false;
         for (Path f : files) {
-            try (BufferedReader r = Files.newBufferedReader(f, StandardCharsets.UTF_8)) {
-                String line;
-                while ((line = r.readLine()) != null) {
+            try (JsonlLines lines = JsonlLines.open(f)) {
+                while (true) {
+                    String line;
+                    try {
+                        JsonlLines.Line l = lines.next();
+                        if (l == null) {
+                            break;
+                        }
+                        line = l.text();
+                    } catch (JsonlLines.BadLine e) {
+                        continue; // reported (or skipped) by the real read
+                    }
                     // A cheap scan: full parsing and its errors come with the real read.
                     int i = line.indexOf("\"cop\"");
                     if (i < 0) {
@@ -136,8 +157,6 @@ public final class McqReader {
                     zero |= line.startsWith("0", j) && !Character.isDigit(charAt(line, j + 1)) || line.startsWith("-1", j);
                     four |= line.startsWith("4", j) && !Character.isDigit(charAt(line, j + 1));
                 }
-            } catch (IOException e) {
-                throw new MedqaException(ExitCodes.NO_INPUT, f + ": cannot read: " + e.getMessage());
             }
         }
         if (zero && four) {
@@ -177,10 +196,11 @@ public final class McqReader {
     public static final class Samples implements Iterator<McqSample>, AutoCloseable {
         private final Source source;
         private int fileIndex = -1;
-        private BufferedReader reader;
+        private JsonlLines lines;
         private long line;
         private McqSample next;
         private long skipped;
+        private long emptyOptions;
 
         Samples(Source source) {
             this.source = source;
@@ -193,28 +213,27 @@ public final class McqReader {
         @Override
         public boolean hasNext() {
             while (next == null) {
+                if (lines == null) {
+                    if (++fileIndex >= source.files().size()) {
+                        return false;
+                    }
+                    lines = JsonlLines.open(source.files().get(fileIndex));
+                }
+                JsonlLines.Line l;
                 try {
-                    if (reader == null) {
-                        if (++fileIndex >= source.files().size()) {
-                            return false;
-                        }
-                        reader = Files.newBufferedReader(source.files().get(fileIndex), StandardCharsets.UTF_8);
-                        line = 0;
-                    }
-                    String text = reader.readLine();
-                    if (text == null) {
-                        reader.close();
-                        reader = null;
-                        continue;
-                    }
-                    line++;
-                    if (!text.isBlank()) {
-                        next = parse(text);
-                    }
-                } catch (NoSuchFileException e) {
-                    throw new MedqaException(ExitCodes.NO_INPUT, e.getFile() + ": file not found");
-                } catch (IOException e) {
-                    throw new UncheckedIOException(e);
+                    l = lines.next();
+                } catch (JsonlLines.BadLine e) {
+                    fail(e.getMessage());
+                    continue;
+                }
+                if (l == null) {
+                    lines.close();
+                    lines = null;
+                    continue;
+                }
+                line = l.number();
+                if (!l.text().isBlank()) {
+                    next = parse(l.text());
                 }
             }
             return true;
@@ -224,7 +243,13 @@ public final class McqReader {
             Path file = source.files().get(fileIndex);
             try {
                 JsonNode row = parseLine(file, line, text);
-                return source.format().parse(row, source.copBase(), file.toString(), line);
+                McqSample sample = source.format().parse(row, source.copBase(), file.toString(), line);
+                for (int i = 0; i < sample.options().size(); i++) {
+                    if (sample.options().get(i).isBlank() && ++emptyOptions <= 10) {
+                        LOG.warn("{}:{}: option {} is empty", file, line, McqSample.LETTERS.charAt(i));
+                    }
+                }
+                return sample;
             } catch (McqFormat.RowException e) {
                 return fail(file + ":" + line + ": " + e.getMessage());
             } catch (MedqaException e) {
@@ -255,12 +280,8 @@ public final class McqReader {
 
         @Override
         public void close() {
-            if (reader != null) {
-                try {
-                    reader.close();
-                } catch (IOException ignored) {
-                    // read-only
-                }
+            if (lines != null) {
+                lines.close();
             }
         }
     }
