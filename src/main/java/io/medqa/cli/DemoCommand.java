@@ -85,7 +85,7 @@ final class DemoCommand extends BaseCommand {
             overrides.add("device=" + device);
         }
         ObjectNode tree = ConfigLoader.resolveTree(configFile, overrides);
-        TrainConfig cfg = ConfigLoader.bind(tree, configFile.toString());
+        TrainConfig cfg = ConfigLoader.bind(tree, configFile.toString(), overrides);
         err().println("2/4 training a LoRA adapter with " + configFile + " (the code path of medqa train)");
         Files.createDirectories(run);
         LogSetup.fileLog(run.resolve("train.log"));
