@@ -9,6 +9,7 @@ import java.util.Locale;
 final class TrainProgress implements Trainer.Listener {
 
     private final ProgressBar bar;
+    private volatile boolean started;
 
     TrainProgress(PrintWriter err) {
         this.bar = new ProgressBar(err, "step");
@@ -16,6 +17,7 @@ final class TrainProgress implements Trainer.Listener {
 
     @Override
     public void started(int firstStep, int totalSteps, String summary) {
+        started = true;
         summary.lines().forEach(bar::message);
         bar.start(firstStep - 1, totalSteps);
     }
@@ -29,6 +31,11 @@ final class TrainProgress implements Trainer.Listener {
     @Override
     public void evaluated(int step, double loss) {
         bar.message(String.format(Locale.ROOT, "step %d: eval_loss %.4f", step, loss));
+    }
+
+    /** Whether training reached its first step (setup passed every check). */
+    boolean hasStarted() {
+        return started;
     }
 
     @Override

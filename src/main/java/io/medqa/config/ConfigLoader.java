@@ -86,6 +86,19 @@ public final class ConfigLoader {
     }
 
     /**
+     * A saved resolved tree (a run's run.json "config") over today's defaults, so keys added since it was
+     * written take their defaults, then {@code overrides}.
+     */
+    public static ObjectNode resolveTree(ObjectNode saved, String source, List<String> overrides) {
+        ObjectNode tree = defaults();
+        merge(tree, saved, "", source);
+        for (String override : overrides) {
+            applyOverride(tree, override);
+        }
+        return tree;
+    }
+
+    /**
      * Binds a resolved tree. A bad value is blamed on where it came from: the {@code --set} that gave
      * it (a usage error, exit code 2, as an unknown {@code --set} key is) or the file {@code source}
      * (bad data, 65).
