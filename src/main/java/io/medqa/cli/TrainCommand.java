@@ -148,7 +148,7 @@ final class TrainCommand extends BaseCommand {
             if (result.interrupted()) {
                 String hint = "interrupted after step " + result.steps() + "; checkpoint saved in "
                         + out.resolve("checkpoint-" + result.steps()) + "; resume with: medqa train --resume "
-                        + shellQuote(out.toString());
+                        + RunFolder.shellQuote(out.toString());
                 LOG.info(hint);
                 err().println(hint);
                 err().flush();
@@ -184,10 +184,5 @@ final class TrainCommand extends BaseCommand {
             throw new MedqaException(ExitCodes.NO_INPUT, dir + ": no checkpoint-* folder to resume from");
         }
         return all.get(all.size() - 1);
-    }
-
-    /** A path as one shell word, quoted only when it needs to be. */
-    static String shellQuote(String s) {
-        return s.matches("[A-Za-z0-9_./:=@%+-]+") ? s : "'" + s.replace("'", "'\\''") + "'";
     }
 }

@@ -140,8 +140,12 @@ public final class Evaluator {
             String prompt = options.style() == PromptStyle.CHAT
                     ? PromptFormat.prompt(s)
                     : PromptFormat.lmEval(s, source.format());
-            Generator.Result r = generator.generate(tokenizer.encode(prompt), options.maxNewTokens(), Sampling.GREEDY,
-                    id -> { });
+            Generator.Result r;
+            try {
+                r = generator.generate(tokenizer.encode(prompt), options.maxNewTokens(), Sampling.GREEDY, id -> { });
+            } catch (MedqaException e) {
+                throw new MedqaException(e.exitCode(), s.source() + ": " + e.getMessage(), e);
+            }
             String text = tokenizer.decode(r.generated(), true);
             int predicted = PromptFormat.parseLetter(options.style() == PromptStyle.CHAT ? text : "Answer:" + text,
                     s.options().size());

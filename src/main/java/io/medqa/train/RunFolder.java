@@ -88,7 +88,7 @@ public final class RunFolder {
         if (Files.isDirectory(dir) && holdsRun(dir)) {
             if (!overwrite) {
                 throw new MedqaException(ExitCodes.IO, dir + ": holds another run (" + describe(dir) + "); resume it with "
-                        + "--resume " + dir + ", choose another output.dir, or pass --overwrite to delete it and start afresh");
+                        + "--resume " + shellQuote(dir.toString()) + ", choose another output.dir, or pass --overwrite to delete it and start afresh");
             }
             clear(dir);
         }
@@ -140,6 +140,11 @@ public final class RunFolder {
                     + dir + "'s own checkpoints, or use a fresh output.dir");
         }
         return null;
+    }
+
+    /** A path as one shell word, quoted only when it needs to be, for commands medqa prints. */
+    public static String shellQuote(String s) {
+        return s.matches("[A-Za-z0-9_./:=@%+-]+") ? s : "'" + s.replace("'", "'\\''") + "'";
     }
 
     public Path dir() {

@@ -77,7 +77,7 @@ class FaultsCliTest {
         Path adapter = run.output.resolve(LoraAdapter.WEIGHTS_FILE);
         byte[] finished = Files.readAllBytes(adapter);
         String firstId = json(run.output.resolve("run.json")).get("run_id").asText();
-        assertEquals(firstId, json(run.output.resolve("checkpoint-2/trainer_state.json")).get("run_id").asText());
+        assertEquals(firstId, json(run.output.resolve("checkpoint-2/trainer_state.json")).get("runId").asText());
         String log = Files.readString(run.output.resolve("train.log"));
 
         refused(train("--set", "train.seed=9"), ExitCodes.IO, run.output + ": holds another run (run.json, status "
@@ -94,7 +94,7 @@ class FaultsCliTest {
         assertEquals(0, over.code(), over.err());
         String secondId = json(run.output.resolve("run.json")).get("run_id").asText();
         assertNotEquals(firstId, secondId);
-        assertEquals(secondId, json(run.output.resolve("checkpoint-2/trainer_state.json")).get("run_id").asText());
+        assertEquals(secondId, json(run.output.resolve("checkpoint-2/trainer_state.json")).get("runId").asText());
         assertFalse(Files.readString(run.output.resolve("train.log")).contains(log.lines().findFirst().orElseThrow()));
         refused(train("--overwrite", "--resume"), ExitCodes.USAGE, "--resume and --overwrite exclude each other");
     }
@@ -148,7 +148,7 @@ class FaultsCliTest {
         JsonNode done = json(run.output.resolve("run.json"));
         assertEquals("completed", done.get("status").asText());
         assertEquals(4, done.get("steps").asInt());
-        assertEquals(json(run.output.resolve("checkpoint-2/trainer_state.json")).get("run_id"), done.get("run_id"));
+        assertEquals(json(run.output.resolve("checkpoint-2/trainer_state.json")).get("runId"), done.get("run_id"));
 
         refused(CliTest.run("train", "--resume", tmp.resolve("nowhere").toString()), ExitCodes.NO_INPUT,
                 "nowhere: run or checkpoint folder not found");
