@@ -242,8 +242,11 @@ class FaultsCliTest {
         refused(train("--set", "output.dir=" + file.resolve("sub")), ExitCodes.IO, "cannot create the output folder");
         assertEquals("x", Files.readString(file));
         Path evalOut = file.resolve("eval");
-        refused(CliTest.run("eval", "--data", run.test.toString(), "--model", run.model.toString(), "--limit", "2",
-                "--out", evalOut.toString()), ExitCodes.IO, "cannot write");
+        CliTest.Run eval = CliTest.run("eval", "--data", run.test.toString(), "--model", run.model.toString(), "--limit",
+                "2", "--out", evalOut.toString());
+        assertEquals(ExitCodes.IO, eval.code(), eval.err());
+        String last = eval.err().lines().reduce((a, b) -> b).orElse("");
+        assertTrue(last.startsWith("medqa: error: " + evalOut.resolve("predictions.jsonl") + ": cannot write"), last);
     }
 
     @Test
@@ -276,11 +279,11 @@ class FaultsCliTest {
         Path bad = tmp.resolve("latin1.jsonl");
         Files.write(bad, concat(rows.lines().limit(2).map(l -> l + "\n").reduce("", String::concat)
                 .getBytes(StandardCharsets.UTF_8), latin1));
-        refused(CliTest.run("eval", "--data", bad.toString(), "--model", run.model.toString(), "--out",
+        refused(CliTest.run("eval", "--data", bad.toString(), "--model", run.model.toString(), "--cop-base", "1", "--out",
                 tmp.resolve("e").toString()), ExitCodes.DATA, bad + ":3: not valid UTF-8");
         refused(CliTest.run("ask", "--model", run.model.toString(), "--input", bad.toString(), "--json"),
                 ExitCodes.DATA, bad + ":3: not valid UTF-8");
-        refused(train("--set", "data.train=" + bad, "--set", "data.format=medmcqa"), ExitCodes.DATA,
+        refused(train("--set", "data.train=" + bad, "--set", "data.format=medmcqa", "--set", "data.cop_base=1"), ExitCodes.DATA,
                 bad + ":3: not valid UTF-8");
 
         Path withBom = tmp.resolve("bom.jsonl");
@@ -300,14 +303,12 @@ class FaultsCliTest {
 
     @Test
     void aGpuThatIsNotThereIsOneLineAndExitCode69() {
-        List<String> devices = new ArrayList<>(List.of("gpu:63", "cuda:63"));
+        Map<String, String> devices = new LinkedHashMap<>(Map.of("gpu:63", "gpu:63", "cuda:63", "gpu:63"));
         if (io.medqa.model.Devices.engine().getGpuCount() == 0) {
-            devices.add("gpu");
+            devices.put("gpu", "gpu:0");
         }
-        for (String device : devices) {
-            refused(CliTest.run("generate", "--model", run.model.toString(), "--prompt-ids", "72", "--max-new-tokens", "1",
-                    "--device", device), ExitCodes.UNAVAILABLE, device.replace("cuda", "gpu") + " requested", "no GPU");
-        }
+        devices.forEach((device, named) -> refused(CliTest.run("generate", "--model", run.model.toString(), "--prompt-ids",
+                "72", "--max-new-tokens", "1", "--device", device), ExitCodes.UNAVAILABLE, named + " requested", "no GPU"));
         refused(train("--device", "gpu:63", "--set", "output.dir=" + tmp.resolve("gpu-run")), ExitCodes.UNAVAILABLE,
                 "no GPU");
         assertFalse(Files.exists(tmp.resolve("gpu-run")));
