@@ -91,13 +91,14 @@ final class DemoCommand extends BaseCommand {
         ObjectNode tree = ConfigLoader.resolveTree(configFile, overrides);
         TrainConfig cfg = ConfigLoader.bind(tree, configFile.toString(), overrides);
         err().println("2/4 training a LoRA adapter with " + configFile + " (the code path of medqa train)");
-        RunFolder.fresh(run, true); // the demo's own run folder: each demo replaces the previous one
+        RunFolder runFolder = RunFolder.fresh(run, true); // the demo's own folder: each demo replaces the last
         LogSetup.fileLog(run.resolve("train.log"));
         Trainer.Result result;
         try {
             result = new Trainer(cfg, tree, null, new TrainProgress(err()), new AtomicBoolean()).run();
         } finally {
             LogSetup.closeFileLog();
+            runFolder.discardOverwritten();
         }
 
         err().println("3/4 evaluating base and adapter on " + cfg.data().test());

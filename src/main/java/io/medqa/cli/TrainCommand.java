@@ -66,7 +66,7 @@ final class TrainCommand extends BaseCommand {
 
     @Option(names = "--overwrite",
             description = "Start afresh in an output.dir that holds another run, deleting that run (everything in the "
-                    + "folder). Without it such a folder is refused.")
+                    + "folder) once the new run has passed its setup. Without it such a folder is refused.")
     boolean overwrite;
 
     @Override
@@ -142,9 +142,12 @@ final class TrainCommand extends BaseCommand {
                     // Rejected during setup (data, model, device): leave nothing behind for a run that never ran.
                     LogSetup.closeFileLog();
                     folder.removeCreated();
+                } else {
+                    folder.discardOverwritten();
                 }
                 throw e;
             }
+            folder.discardOverwritten();
             if (result.interrupted()) {
                 String hint = "interrupted after step " + result.steps() + "; checkpoint saved in "
                         + out.resolve("checkpoint-" + result.steps()) + "; resume with: medqa train --resume "

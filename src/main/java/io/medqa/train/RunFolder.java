@@ -33,14 +33,19 @@ public final class RunFolder {
     public static final String RUN_JSON = "run.json";
     private static final ObjectMapper JSON = new ObjectMapper();
 
+    /** Where --overwrite keeps the previous run until the new one has passed its setup. */
+    static final String OVERWRITTEN = ".medqa-overwritten";
+
     private final Path dir;
     private final boolean existed;
     private final Set<Path> before;
+    private final Path overwritten;
 
-    private RunFolder(Path dir, boolean existed, Set<Path> before) {
+    private RunFolder(Path dir, boolean existed, Set<Path> before, Path overwritten) {
         this.dir = dir;
         this.existed = existed;
         this.before = before;
+        this.overwritten = overwritten;
     }
 
     public static String newId() {
@@ -81,18 +86,49 @@ public final class RunFolder {
     }
 
     /**
-     * Prepares {@code dir} for a fresh run: refuses a folder holding another run unless {@code overwrite},
-     * in which case that run (the folder's whole content) is removed first. Creates the folder.
+     * Prepares {@code dir} for a fresh run: refuses a folder holding another run unless {@code overwrite}.
+     * With it, the folder's whole content is moved aside, to be deleted by {@link #discardOverwritten()}
+     * once the new run has started, or put back by {@link #removeCreated()} if its setup fails: a typo in
+     * the new run's data must not cost the old run. Creates the folder.
      */
     public static RunFolder fresh(Path dir, boolean overwrite) {
         if (Files.isDirectory(dir) && holdsRun(dir)) {
             if (!overwrite) {
                 throw new MedqaException(ExitCodes.IO, dir + ": holds another run (" + describe(dir) + "); resume it with "
-                        + "--resume " + shellQuote(dir.toString()) + ", choose another output.dir, or pass --overwrite to delete it and start afresh");
+                        + "--resume " + shellQuote(dir.toString()) + ", choose another output.dir, or pass --overwrite to "
+                        + "delete it and start afresh");
             }
-            clear(dir);
+            Path aside = dir.resolve(OVERWRITTEN);
+            try {
+                Checkpoints.deleteTree(aside);
+                Files.createDirectories(aside);
+                try (Stream<Path> s = Files.list(dir)) {
+                    for (Path p : s.toList()) {
+                        if (!p.equals(aside)) {
+                            Files.move(p, aside.resolve(p.getFileName()));
+                        }
+                    }
+                }
+            } catch (IOException e) {
+                throw new MedqaException(ExitCodes.IO, dir + ": cannot set the previous run aside: " + e.getMessage());
+            }
+            RunFolder opened = open(dir);
+            opened.before.add(aside);
+            return new RunFolder(dir, true, opened.before, aside);
         }
         return open(dir);
+    }
+
+    /** Deletes the run that --overwrite set aside (the new one has started). */
+    public void discardOverwritten() {
+        if (overwritten == null) {
+            return;
+        }
+        try {
+            Checkpoints.deleteTree(overwritten);
+        } catch (IOException e) {
+            throw new MedqaException(ExitCodes.IO, overwritten + ": cannot remove the previous run: " + e.getMessage());
+        }
     }
 
     /** Opens an existing or new folder for a resumed run. */
@@ -115,7 +151,7 @@ public final class RunFolder {
                 throw cannotWrite(dir, e);
             }
         }
-        return new RunFolder(dir, existed, before);
+        return new RunFolder(dir, existed, before, null);
     }
 
     /**
@@ -153,7 +189,8 @@ public final class RunFolder {
 
     /**
      * Undoes what a run that failed before its first step left here: the files it created (config.yaml,
-     * train.log, run.json) and the folder itself when it was new. Nothing that was there before is touched.
+     * train.log, run.json), the folder itself when it was new; a run set aside by --overwrite is put
+     * back. Nothing that was there before is touched.
      */
     public void removeCreated() {
         try (Stream<Path> s = Files.list(dir)) {
@@ -161,6 +198,14 @@ public final class RunFolder {
                 if (!before.contains(p)) {
                     Checkpoints.deleteTree(p);
                 }
+            }
+            if (overwritten != null) {
+                try (Stream<Path> kept = Files.list(overwritten)) {
+                    for (Path p : kept.toList()) {
+                        Files.move(p, dir.resolve(p.getFileName()));
+                    }
+                }
+                Files.delete(overwritten);
             }
             if (!existed) {
                 Files.deleteIfExists(dir);
@@ -184,16 +229,6 @@ public final class RunFolder {
             what.add("a final adapter");
         }
         return String.join(", ", what);
-    }
-
-    private static void clear(Path dir) {
-        try (Stream<Path> s = Files.list(dir)) {
-            for (Path p : s.toList()) {
-                Checkpoints.deleteTree(p);
-            }
-        } catch (IOException e) {
-            throw new MedqaException(ExitCodes.IO, dir + ": cannot remove the previous run: " + e.getMessage());
-        }
     }
 
     /** A folder that cannot be made: a file in its place, a read-only file system, no permission. */

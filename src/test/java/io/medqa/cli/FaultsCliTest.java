@@ -90,11 +90,21 @@ class FaultsCliTest {
         Files.delete(adapter);
         refused(train(), ExitCodes.IO, "holds another run (1 checkpoint(s) up to checkpoint-2)");
 
+        // --overwrite with a run that fails its setup keeps the old run as it was
+        Files.writeString(run.output.resolve("notes.txt"), "mine");
+        refused(train("--overwrite", "--set", "data.train=" + tmp.resolve("typo.jsonl")), ExitCodes.NO_INPUT, "typo.jsonl");
+        assertTrue(Files.isDirectory(run.output.resolve("checkpoint-2")));
+        assertEquals("mine", Files.readString(run.output.resolve("notes.txt")));
+        assertEquals(log, Files.readString(run.output.resolve("train.log")));
+        assertFalse(Files.exists(run.output.resolve(".medqa-overwritten")));
+
         CliTest.Run over = train("--overwrite", "--set", "train.seed=9");
         assertEquals(0, over.code(), over.err());
         String secondId = json(run.output.resolve("run.json")).get("run_id").asText();
         assertNotEquals(firstId, secondId);
         assertEquals(secondId, json(run.output.resolve("checkpoint-2/trainer_state.json")).get("runId").asText());
+        assertFalse(Files.exists(run.output.resolve("notes.txt")));
+        assertFalse(Files.exists(run.output.resolve(".medqa-overwritten")));
         assertFalse(Files.readString(run.output.resolve("train.log")).contains(log.lines().findFirst().orElseThrow()));
         refused(train("--overwrite", "--resume"), ExitCodes.USAGE, "--resume and --overwrite exclude each other");
     }
