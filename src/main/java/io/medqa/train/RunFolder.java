@@ -236,6 +236,8 @@ public final class RunFolder {
         String why;
         if (e instanceof java.nio.file.FileAlreadyExistsException f) {
             why = f.getFile() + " is a file, not a folder";
+        } else if (e instanceof java.nio.file.NoSuchFileException) {
+            why = "no such folder can be made there";
         } else if (e instanceof AccessDeniedException) {
             why = "permission denied";
         } else if (e instanceof FileSystemException f && f.getReason() != null) {
