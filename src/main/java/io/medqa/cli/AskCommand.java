@@ -2,11 +2,13 @@ package io.medqa.cli;
 
 import ai.djl.Device;
 import ai.djl.ndarray.types.DataType;
+import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.medqa.ExitCodes;
 import io.medqa.MedqaException;
+import io.medqa.data.JsonlLines;
 import io.medqa.data.McqSample;
 import io.medqa.data.PromptFormat;
 import io.medqa.model.Generator;
@@ -21,8 +23,6 @@ import java.io.IOException;
 import java.io.InputStreamReader;
 import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -169,20 +169,22 @@ final class AskCommand extends BaseCommand {
 
     private static List<McqSample> readInput(Path file) {
         List<McqSample> out = new ArrayList<>();
-        try (BufferedReader r = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
-            String line;
-            int n = 0;
-            while ((line = r.readLine()) != null) {
-                n++;
-                if (line.isBlank()) {
+        try (JsonlLines lines = JsonlLines.open(file)) {
+            for (JsonlLines.Line line = lines.next(); line != null; line = lines.next()) {
+                if (line.text().isBlank()) {
                     continue;
                 }
-                String where = file + ":" + n;
+                String where = file + ":" + line.number();
                 JsonNode row;
                 try {
-                    row = JSON.readTree(line);
+                    row = JSON.readTree(line.text());
                 } catch (IOException e) {
-                    throw new MedqaException(ExitCodes.DATA, where + ": malformed JSON");
+                    throw new MedqaException(ExitCodes.DATA, where + ": malformed JSON: "
+                            + MedqaException.firstLine(e instanceof JsonProcessingException j ? j.getOriginalMessage()
+                                    : e.getMessage()));
+                }
+                if (row == null || !row.isObject()) {
+                    throw new MedqaException(ExitCodes.DATA, where + ": not a JSON object");
                 }
                 Map<String, String> lettered = new TreeMap<>();
                 if (row.path("options").isObject()) {
@@ -201,10 +203,6 @@ final class AskCommand extends BaseCommand {
                     throw new MedqaException(ExitCodes.DATA, e.getMessage());
                 }
             }
-        } catch (NoSuchFileException e) {
-            throw new MedqaException(ExitCodes.NO_INPUT, file + ": file not found");
-        } catch (IOException e) {
-            throw new MedqaException(ExitCodes.NO_INPUT, file + ": cannot read: " + e.getMessage());
         }
         return out;
     }

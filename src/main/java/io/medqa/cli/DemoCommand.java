@@ -17,6 +17,7 @@ import io.medqa.model.Devices;
 import io.medqa.model.Generator;
 import io.medqa.model.Sampling;
 import io.medqa.model.TinyQwen3;
+import io.medqa.train.RunFolder;
 import io.medqa.train.Trainer;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -68,14 +69,17 @@ final class DemoCommand extends BaseCommand {
         Path run = dir.resolve("run");
         err().println("1/4 writing a random " + SPEC.layers() + "-layer Qwen3 model (hidden " + SPEC.hidden()
                 + ", byte-level tokenizer) to " + model + " and a synthetic dataset to " + data);
-        TinyQwen3.write(model, SPEC, "F32", 1);
-        Files.createDirectories(data);
+        try {
+            TinyQwen3.write(model, SPEC, "F32", 1);
+            Files.createDirectories(data);
+        } catch (java.io.IOException e) {
+            throw new MedqaException(ExitCodes.IO, dir + ": cannot write the demo's model and data: "
+                    + (e instanceof java.nio.file.FileSystemException f && f.getReason() != null ? f.getFile() + ": "
+                    + f.getReason() : e.toString()), e);
+        }
         SyntheticMcq.write(data.resolve("train.jsonl"), 1920, 1);
         SyntheticMcq.write(data.resolve("validation.jsonl"), 64, 2);
         SyntheticMcq.write(data.resolve("test.jsonl"), 200, 3);
-        if (Files.isRegularFile(run.resolve("run.json"))) {
-            io.medqa.train.Checkpoints.deleteRun(run);
-        }
 
         List<String> overrides = new java.util.ArrayList<>(List.of("model.path=" + model, "data.train=" + data.resolve("train.jsonl"),
                 "data.validation=" + data.resolve("validation.jsonl"), "data.test=" + data.resolve("test.jsonl"),
@@ -84,11 +88,17 @@ final class DemoCommand extends BaseCommand {
             overrides.add("device=" + device);
         }
         ObjectNode tree = ConfigLoader.resolveTree(configFile, overrides);
-        TrainConfig cfg = ConfigLoader.bind(tree, configFile.toString());
+        TrainConfig cfg = ConfigLoader.bind(tree, configFile.toString(), overrides);
         err().println("2/4 training a LoRA adapter with " + configFile + " (the code path of medqa train)");
-        Files.createDirectories(run);
+        RunFolder runFolder = RunFolder.fresh(run, true); // the demo's own folder: each demo replaces the last
         LogSetup.fileLog(run.resolve("train.log"));
-        Trainer.Result result = new Trainer(cfg, tree, null, new TrainProgress(err()), new AtomicBoolean()).run();
+        Trainer.Result result;
+        try {
+            result = new Trainer(cfg, tree, null, new TrainProgress(err()), new AtomicBoolean()).run();
+        } finally {
+            LogSetup.closeFileLog();
+            runFolder.discardOverwritten();
+        }
 
         err().println("3/4 evaluating base and adapter on " + cfg.data().test());
         Device device = Devices.resolve(cfg.device());

@@ -64,4 +64,15 @@ final class LogSetup {
             root.setLevel(Level.INFO);
         }
     }
+
+    /** Stops writing the per-run log file (before a failed run's files are removed). */
+    static void closeFileLog() {
+        LoggerContext context = (LoggerContext) LoggerFactory.getILoggerFactory();
+        Logger root = context.getLogger(Logger.ROOT_LOGGER_NAME);
+        var appender = root.getAppender("FILE");
+        if (appender != null) {
+            root.detachAppender(appender);
+            appender.stop();
+        }
+    }
 }

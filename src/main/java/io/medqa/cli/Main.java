@@ -118,13 +118,15 @@ public final class Main implements Runnable {
             return handleUsage(p, new String[0]);
         }
         if (e instanceof MedqaException m) {
-            err.println("medqa: error: " + m.getMessage());
+            // One line always: a library's text inside a message must not spill the parser's dump or a native trace.
+            err.println("medqa: error: " + MedqaException.firstLine(m.getMessage()));
             code = m.exitCode();
             if (code == ExitCodes.USAGE) {
                 err.println(hint(cmd));
             }
         } else {
-            err.println("medqa: internal error: " + e + (verbose ? "" : " (run with -v for the stack trace)"));
+            err.println("medqa: internal error: " + MedqaException.firstLine(e.toString())
+                    + (verbose ? "" : " (run with -v for the stack trace)"));
             code = ExitCodes.SOFTWARE;
         }
         if (verbose) {

@@ -29,6 +29,7 @@ final class TrainProgress implements Trainer.Listener {
     private int skipped;
     private int evaluations;
     private double lastEvalLoss = Double.NaN;
+    private volatile boolean started;
 
     TrainProgress(PrintWriter err) {
         this.bar = new ProgressBar(err, "step");
@@ -36,6 +37,7 @@ final class TrainProgress implements Trainer.Listener {
 
     @Override
     public void started(int firstStep, int totalSteps, String summary) {
+        started = true;
         summary.lines().forEach(bar::message);
         this.firstStep = firstStep;
         this.startNanos = System.nanoTime();
@@ -75,6 +77,11 @@ final class TrainProgress implements Trainer.Listener {
         evaluations++;
         lastEvalLoss = loss;
         bar.message(String.format(Locale.ROOT, "step %d: eval_loss %.4f", step, loss));
+    }
+
+    /** Whether training reached its first step (setup passed every check). */
+    boolean hasStarted() {
+        return started;
     }
 
     @Override

@@ -1,5 +1,9 @@
 package io.medqa.config;
 
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.JsonStreamContext;
+import com.fasterxml.jackson.core.exc.InputCoercionException;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonMappingException;
 import com.fasterxml.jackson.databind.JsonNode;
@@ -14,9 +18,11 @@ import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import com.fasterxml.jackson.dataformat.yaml.YAMLGenerator;
 import io.medqa.ExitCodes;
 import io.medqa.MedqaException;
+import io.medqa.io.Json;
 
 import java.io.IOException;
 import java.io.InputStream;
+import java.nio.charset.CharacterCodingException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
@@ -45,8 +51,7 @@ public final class ConfigLoader {
 
     /** The config of {@code file} (null: defaults only) with {@code overrides} ("train.lr=1e-4") applied. */
     public static TrainConfig load(Path file, List<String> overrides) {
-        String source = file == null ? "--set" : file.toString();
-        return bind(resolveTree(file, overrides), source);
+        return bind(resolveTree(file, overrides), file == null ? null : file.toString(), overrides);
     }
 
     /** The merged tree, before binding; saved with a run so it can be re-read exactly. */
@@ -55,11 +60,17 @@ public final class ConfigLoader {
         if (file != null) {
             JsonNode user;
             try {
-                user = YAML.readTree(Files.readString(file));
+                String text = Files.readString(file);
+                // A byte-order mark is tolerated, as Python's utf-8-sig readers do.
+                user = YAML.readTree(text.startsWith("\uFEFF") ? text.substring(1) : text);
             } catch (NoSuchFileException e) {
                 throw new MedqaException(ExitCodes.NO_INPUT, file + ": file not found");
+            } catch (CharacterCodingException e) {
+                throw new MedqaException(ExitCodes.DATA, file + ": not valid UTF-8");
+            } catch (JsonProcessingException e) {
+                throw new MedqaException(ExitCodes.DATA, file + ": not valid YAML: " + Json.problem(e));
             } catch (IOException e) {
-                throw new MedqaException(ExitCodes.DATA, file + ": not valid YAML: " + MedqaException.firstLine(e.getMessage()));
+                throw new MedqaException(ExitCodes.NO_INPUT, file + ": cannot read: " + e.getMessage());
             }
             if (user != null && !user.isNull() && !user.isMissingNode()) {
                 if (!user.isObject()) {
@@ -74,24 +85,111 @@ public final class ConfigLoader {
         return tree;
     }
 
-    public static TrainConfig bind(JsonNode tree, String source) {
+    /**
+     * A saved resolved tree (a run's run.json "config") over today's defaults, so keys added since it was
+     * written take their defaults, then {@code overrides}.
+     */
+    public static ObjectNode resolveTree(ObjectNode saved, String source, List<String> overrides) {
+        ObjectNode tree = defaults();
+        merge(tree, saved, "", source);
+        for (String override : overrides) {
+            applyOverride(tree, override);
+        }
+        return tree;
+    }
+
+    /**
+     * Binds a resolved tree. A bad value is blamed on where it came from: the {@code --set} that gave
+     * it (a usage error, exit code 2, as an unknown {@code --set} key is) or the file {@code source}
+     * (bad data, 65).
+     *
+     * @param source the config file's name, or null when there is none (defaults and --set only)
+     */
+    public static TrainConfig bind(JsonNode tree, String source, List<String> overrides) {
+        String key;
+        String problem;
         try {
             return YAML.treeToValue(tree, TrainConfig.class);
         } catch (InvalidFormatException e) {
-            throw new MedqaException(ExitCodes.DATA, source + ": key " + path(e) + ": expected "
-                    + describe(e.getTargetType()) + ", got \"" + e.getValue() + "\"");
+            key = path(e);
+            problem = "expected " + describe(e.getTargetType()) + ", got \"" + e.getValue() + "\"";
         } catch (MismatchedInputException e) {
-            throw new MedqaException(ExitCodes.DATA, source + ": key " + path(e) + ": expected "
-                    + describe(e.getTargetType()) + " (" + MedqaException.firstLine(e.getOriginalMessage()) + ")");
+            key = path(e);
+            problem = "expected " + describe(e.getTargetType()) + " (" + MedqaException.firstLine(e.getOriginalMessage()) + ")";
         } catch (JsonMappingException e) {
-            Throwable cause = e.getCause();
-            if (cause instanceof ConfigException c) {
-                throw new MedqaException(ExitCodes.DATA, source + ": " + c.getMessage());
+            if (e.getCause() instanceof ConfigException c) {
+                key = c.key();
+                problem = c.problem();
+            } else if (e.getCause() instanceof InputCoercionException c) {
+                key = path(e);
+                problem = outOfRange(c);
+            } else {
+                key = path(e);
+                problem = MedqaException.firstLine(e.getOriginalMessage());
             }
-            throw new MedqaException(ExitCodes.DATA, source + ": " + MedqaException.firstLine(e.getOriginalMessage()));
+        } catch (InputCoercionException e) {
+            key = parserPath(e);
+            problem = outOfRange(e);
         } catch (IOException e) {
-            throw new MedqaException(ExitCodes.DATA, source + ": " + MedqaException.firstLine(e.getMessage()));
+            key = null;
+            problem = MedqaException.firstLine(e.getMessage());
         }
+        String set = key == null ? null : setBy(key, overrides);
+        if (set != null) {
+            throw new MedqaException(ExitCodes.USAGE, "--set " + set + ": " + (set.equals(key) ? "" : "key " + key + " ")
+                    + problem);
+        }
+        String where = source != null ? source + ": " : "";
+        throw new MedqaException(ExitCodes.DATA, where + (key == null ? "" : "key " + key
+                + (problem.startsWith("expected") ? ": " : " ")) + problem
+                + (source == null && key != null ? " (no config file; give --config or --set " + key + "=...)" : ""));
+    }
+
+    /** Binds a tree that no --set contributed to. */
+    public static TrainConfig bind(JsonNode tree, String source) {
+        return bind(tree, source, List.of());
+    }
+
+    /** The --set key that set {@code key} (or a list or section holding it), or null. */
+    private static String setBy(String key, List<String> overrides) {
+        String found = null;
+        for (String o : overrides) {
+            int eq = o.indexOf('=');
+            String k = eq < 0 ? o.trim() : o.substring(0, eq).trim();
+            if (key.equals(k) || key.startsWith(k + ".") || key.startsWith(k + "[")) {
+                found = k; // the last --set of a key wins, as its value does
+            }
+        }
+        return found;
+    }
+
+    private static String outOfRange(InputCoercionException e) {
+        Class<?> type = e.getTargetType();
+        String range = type == int.class || type == Integer.class
+                ? "an integer from " + Integer.MIN_VALUE + " to " + Integer.MAX_VALUE
+                : "an integer from " + Long.MIN_VALUE + " to " + Long.MAX_VALUE;
+        return "expected " + range + ", got " + numberText(e);
+    }
+
+    private static String numberText(InputCoercionException e) {
+        try {
+            return e.getProcessor().getText();
+        } catch (IOException | RuntimeException ignored) {
+            return "a value out of range";
+        }
+    }
+
+    /** The dotted path of the parser's current value, from its parsing context. */
+    private static String parserPath(InputCoercionException e) {
+        JsonParser p = e.getProcessor();
+        if (p == null) {
+            return null;
+        }
+        List<String> parts = new java.util.ArrayList<>();
+        for (JsonStreamContext c = p.getParsingContext(); c != null && !c.inRoot(); c = c.getParent()) {
+            parts.add(0, c.inArray() ? "[" + c.getCurrentIndex() + "]" : c.getCurrentName());
+        }
+        return String.join(".", parts).replace(".[", "[");
     }
 
     /** The resolved config as YAML, in snake_case, for logs and for the run folder. */

@@ -98,6 +98,7 @@ public enum McqFormat {
                 throw new RowException("cop " + cop.asInt() + " is out of range for " + copBase + "-based answers ("
                         + copBase + ".." + (copBase + 3) + ")" + (cop.asInt() == -1 ? "; the label is hidden" : ""));
             }
+            requireTexts(options);
             String id = row.hasNonNull("id") ? row.get("id").asText() : source + ":" + line;
             return new McqSample(id, question, options, answer, blankToNull(text(row, "exp", false)),
                     blankToNull(text(row, "subject_name", false)), source + ":" + line);
@@ -118,6 +119,7 @@ public enum McqFormat {
             throw new RowException("options must be lettered A, B, C, ... without gaps, got " + opts.size()
                     + " keys " + fieldNames(opts));
         }
+        requireTexts(options);
         String letter = text(row, "answer_idx", true).trim();
         int answer = letter.length() == 1 ? McqSample.LETTERS.indexOf(letter.charAt(0)) : -1;
         if (answer < 0 || answer >= options.size()) {
@@ -127,6 +129,15 @@ public enum McqFormat {
         String id = row.hasNonNull("id") ? row.get("id").asText() : source + ":" + line;
         return new McqSample(id, question, options, answer, null, blankToNull(text(row, "meta_info", false)),
                 source + ":" + line);
+    }
+
+    /** A question needs at least two options with text to choose between; one empty option is only warned about. */
+    private static void requireTexts(List<String> options) {
+        long filled = options.stream().filter(o -> !o.isBlank()).count();
+        if (filled < 2) {
+            throw new RowException((options.size() - filled) + " of the " + options.size()
+                    + " option texts are empty; at least two must have text");
+        }
     }
 
     static String text(JsonNode row, String key, boolean required) {

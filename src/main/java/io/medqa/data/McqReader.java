@@ -8,12 +8,11 @@ import io.medqa.MedqaException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.FileSystems;
 import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Iterator;
@@ -21,8 +20,9 @@ import java.util.List;
 import java.util.NoSuchElementException;
 
 /**
- * Reads multiple-choice rows (JSONL lines, or parquet rows through {@link ParquetRows}) one at a time;
- * a file is never held in memory. A bad line stops
+ * Reads multiple-choice rows (JSONL lines through {@link JsonlLines}, with its line limit, strict UTF-8
+ * and a tolerated byte-order mark; or parquet rows through {@link ParquetRows}) one at a time; a file is
+ * never held in memory. A bad line stops
  * the read with "FILE:LINE: what is wrong" (exit code 65) unless errors are skipped, in which case it is
  * counted and logged.
  */
@@ -59,7 +59,7 @@ public final class McqReader {
     public static Source resolve(List<Path> files, String format, String copBase, boolean skipErrors) {
         boolean parquet = ParquetRows.isParquet(files.get(0));
         McqFormat named = McqFormat.fromName(format);
-        McqFormat fmt = named != null ? named : parquet ? ParquetDetect.format(files) : detectFormat(files);
+        McqFormat fmt = named != null ? named : parquet ? ParquetDetect.format(files) : detectFormat(files, skipErrors);
         String note = (parquet ? "parquet, " : "") + "format " + fmt.id() + (named == null ? " (detected)" : "");
         int base = 0;
         if (fmt == McqFormat.MEDMCQA) {
@@ -75,26 +75,41 @@ public final class McqReader {
         return new Source(files, fmt, base, skipErrors, note);
     }
 
-    private static McqFormat detectFormat(List<Path> files) {
+    private static McqFormat detectFormat(List<Path> files, boolean skipErrors) {
         for (Path f : files) {
-            try (BufferedReader r = Files.newBufferedReader(f, StandardCharsets.UTF_8)) {
-                String line;
-                long n = 0;
-                while ((line = r.readLine()) != null) {
-                    n++;
-                    if (line.isBlank()) {
+            try (JsonlLines lines = JsonlLines.open(f)) {
+                while (true) {
+                    JsonlLines.Line line;
+                    try {
+                        line = lines.next();
+                    } catch (JsonlLines.BadLine e) {
+                        if (skipErrors) {
+                            continue; // counted and logged by the real read
+                        }
+                        throw e;
+                    }
+                    if (line == null) {
+                        break;
+                    }
+                    if (line.text().isBlank()) {
                         continue;
                     }
-                    JsonNode row = parseLine(f, n, line);
+                    JsonNode row;
+                    try {
+                        row = parseLine(f, line.number(), line.text());
+                    } catch (MedqaException e) {
+                        if (skipErrors) {
+                            continue;
+                        }
+                        throw e;
+                    }
                     McqFormat fmt = McqFormat.detect(row);
                     if (fmt == null) {
-                        throw new MedqaException(ExitCodes.DATA, f + ":" + n + ": neither " + McqFormat.COLUMNS
+                        throw new MedqaException(ExitCodes.DATA, f + ":" + line.number() + ": neither " + McqFormat.COLUMNS
                                 + "; set data.format");
                     }
                     return fmt;
                 }
-            } catch (IOException e) {
-                throw new MedqaException(ExitCodes.NO_INPUT, f + ": cannot read: " + e.getMessage());
             }
         }
         throw new MedqaException(ExitCodes.DATA, files.get(0) + ": the dataset is empty");
@@ -104,9 +119,18 @@ public final class McqReader {
         boolean zero = false;
         boolean four = false;
         for (Path f : files) {
-            try (BufferedReader r = Files.newBufferedReader(f, StandardCharsets.UTF_8)) {
-                String line;
-                while ((line = r.readLine()) != null) {
+            try (JsonlLines lines = JsonlLines.open(f)) {
+                while (true) {
+                    String line;
+                    try {
+                        JsonlLines.Line l = lines.next();
+                        if (l == null) {
+                            break;
+                        }
+                        line = l.text();
+                    } catch (JsonlLines.BadLine e) {
+                        continue; // reported (or skipped) by the real read
+                    }
                     // A cheap scan: full parsing and its errors come with the real read.
                     int i = line.indexOf("\"cop\"");
                     if (i < 0) {
@@ -122,8 +146,6 @@ public final class McqReader {
                     zero |= line.startsWith("0", j) && !Character.isDigit(charAt(line, j + 1)) || line.startsWith("-1", j);
                     four |= line.startsWith("4", j) && !Character.isDigit(charAt(line, j + 1));
                 }
-            } catch (IOException e) {
-                throw new MedqaException(ExitCodes.NO_INPUT, f + ": cannot read: " + e.getMessage());
             }
         }
         return copBase(zero, four, files.get(0));
@@ -168,13 +190,14 @@ public final class McqReader {
     public static final class Samples implements Iterator<McqSample>, AutoCloseable {
         private final Source source;
         private int fileIndex = -1;
-        private BufferedReader reader;
+        private JsonlLines lines;
         private long line;
         private McqSample next;
         private long skipped;
         /** Parquet sources (never mixed with JSONL: DataFiles refuses that) read through {@link ParquetRows}. */
         private final boolean parquet;
         private ParquetRows rows;
+        private long emptyOptions;
 
         Samples(Source source) {
             this.source = source;
@@ -191,28 +214,27 @@ public final class McqReader {
                 return parquetHasNext();
             }
             while (next == null) {
+                if (lines == null) {
+                    if (++fileIndex >= source.files().size()) {
+                        return false;
+                    }
+                    lines = JsonlLines.open(source.files().get(fileIndex));
+                }
+                JsonlLines.Line l;
                 try {
-                    if (reader == null) {
-                        if (++fileIndex >= source.files().size()) {
-                            return false;
-                        }
-                        reader = Files.newBufferedReader(source.files().get(fileIndex), StandardCharsets.UTF_8);
-                        line = 0;
-                    }
-                    String text = reader.readLine();
-                    if (text == null) {
-                        reader.close();
-                        reader = null;
-                        continue;
-                    }
-                    line++;
-                    if (!text.isBlank()) {
-                        next = parse(text);
-                    }
-                } catch (NoSuchFileException e) {
-                    throw new MedqaException(ExitCodes.NO_INPUT, e.getFile() + ": file not found");
-                } catch (IOException e) {
-                    throw new UncheckedIOException(e);
+                    l = lines.next();
+                } catch (JsonlLines.BadLine e) {
+                    fail(e.getMessage());
+                    continue;
+                }
+                if (l == null) {
+                    lines.close();
+                    lines = null;
+                    continue;
+                }
+                line = l.number();
+                if (!l.text().isBlank()) {
+                    next = parse(l.text());
                 }
             }
             return true;
@@ -222,7 +244,13 @@ public final class McqReader {
             Path file = source.files().get(fileIndex);
             try {
                 JsonNode row = parseLine(file, line, text);
-                return source.format().parse(row, source.copBase(), file.toString(), line);
+                McqSample sample = source.format().parse(row, source.copBase(), file.toString(), line);
+                for (int i = 0; i < sample.options().size(); i++) {
+                    if (sample.options().get(i).isBlank() && ++emptyOptions <= 10) {
+                        LOG.warn("{}:{}: option {} is empty", file, line, McqSample.LETTERS.charAt(i));
+                    }
+                }
+                return sample;
             } catch (McqFormat.RowException e) {
                 return fail(file + ":" + line + ": " + e.getMessage());
             } catch (MedqaException e) {
@@ -281,12 +309,8 @@ public final class McqReader {
             if (rows != null) {
                 rows.close();
             }
-            if (reader != null) {
-                try {
-                    reader.close();
-                } catch (IOException ignored) {
-                    // read-only
-                }
+            if (lines != null) {
+                lines.close();
             }
         }
     }

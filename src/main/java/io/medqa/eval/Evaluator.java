@@ -12,6 +12,9 @@ import io.medqa.model.Qwen3Model;
 import io.medqa.model.QwenTokenizer;
 import io.medqa.model.Sampling;
 
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
 import java.io.BufferedWriter;
 import java.io.IOException;
 import java.io.Writer;
@@ -43,10 +46,12 @@ public final class Evaluator {
     }
 
     private static final ObjectMapper JSON = new ObjectMapper();
+    private static final Logger LOG = LoggerFactory.getLogger(Evaluator.class);
 
     private final Qwen3Model model;
     private final QwenTokenizer tokenizer;
     private final Options options;
+    private long nonFinite;
 
     public Evaluator(Qwen3Model model, QwenTokenizer tokenizer, Options options) {
         this.model = model;
@@ -94,6 +99,9 @@ public final class Evaluator {
                 // a leftover .tmp is named as such
             }
         }
+        if (nonFinite > 0) {
+            LOG.warn("{} of the questions had non-finite logits", nonFinite);
+        }
         return report;
     }
 
@@ -135,6 +143,7 @@ public final class Evaluator {
             double[][] scores = scorer.apply(batch);
             for (int i = 0; i < batch.size(); i++) {
                 McqSample s = batch.get(i);
+                warnIfNonFinite(s, scores[i]);
                 int predicted = LetterScorer.argmax(scores[i]);
                 report.add(s, predicted);
                 ObjectNode line = line(s, predicted);
@@ -151,8 +160,12 @@ public final class Evaluator {
             String prompt = options.style() == PromptStyle.CHAT
                     ? PromptFormat.prompt(s)
                     : PromptFormat.lmEval(s, source.format());
-            Generator.Result r = generator.generate(tokenizer.encode(prompt), options.maxNewTokens(), Sampling.GREEDY,
-                    id -> { });
+            Generator.Result r;
+            try {
+                r = generator.generate(tokenizer.encode(prompt), options.maxNewTokens(), Sampling.GREEDY, id -> { });
+            } catch (MedqaException e) {
+                throw new MedqaException(e.exitCode(), s.source() + ": " + e.getMessage(), e);
+            }
             String text = tokenizer.decode(r.generated(), true);
             int predicted = PromptFormat.parseLetter(options.style() == PromptStyle.CHAT ? text : "Answer:" + text,
                     s.options().size());
@@ -163,6 +176,27 @@ public final class Evaluator {
             out.newLine();
         }
         return batch.size();
+    }
+
+    /**
+     * NaN or infinite letter scores mean broken weights (adapters are checked when read; a base model
+     * is not): the argmax would answer "A" every time and the accuracy would look like a real number.
+     */
+    private void warnIfNonFinite(McqSample s, double[] scores) {
+        for (double v : scores) {
+            if (!Double.isFinite(v)) {
+                if (nonFinite++ == 0) {
+                    LOG.warn("{}: the model's logits are not finite (NaN or infinity); its answers are meaningless. "
+                            + "Check the model's weights for NaN", s.source());
+                }
+                return;
+            }
+        }
+    }
+
+    /** Questions whose letter scores were NaN or infinite in the last run. */
+    public long nonFiniteQuestions() {
+        return nonFinite;
     }
 
     private static ObjectNode line(McqSample s, int predicted) {

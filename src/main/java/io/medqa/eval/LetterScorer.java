@@ -69,6 +69,12 @@ public final class LetterScorer {
         int[] p = tokenizer.encode(promptOf.apply(s));
         int[] ids = Arrays.copyOf(p, p.length + prefix.length);
         System.arraycopy(prefix, 0, ids, p.length, prefix.length);
+        int limit = model.config().maxPositionEmbeddings();
+        if (ids.length > limit) {
+            // A question this long cannot be scored, and one forward pass over it would exhaust memory.
+            throw new MedqaException(ExitCodes.DATA, s.source() + ": the question's prompt is " + ids.length
+                    + " tokens, over the model's max_position_embeddings (" + limit + ")");
+        }
         return ids;
     }
 

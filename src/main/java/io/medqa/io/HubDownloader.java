@@ -93,6 +93,7 @@ public final class HubDownloader {
         List<RemoteFile> files = new ArrayList<>();
         for (JsonNode s : root.path("siblings")) {
             String name = s.path("rfilename").asText();
+            checkRemotePath(url, name);
             if (!matchers.isEmpty() && matchers.stream().noneMatch(m -> m.matches(Path.of(name)))) {
                 continue;
             }
@@ -122,9 +123,48 @@ public final class HubDownloader {
         }
         Optional<String> linkedEtag = r.headers().firstValue("X-Linked-Etag");
         String etag = strip(linkedEtag.orElse(r.headers().firstValue("ETag").orElse("")));
-        long size = r.headers().firstValue("X-Linked-Size").or(() -> r.headers().firstValue("Content-Length"))
-                .map(Long::parseLong).orElse(-1L);
+        String sizeHeader = r.headers().firstValue("X-Linked-Size").isPresent() ? "X-Linked-Size" : "Content-Length";
+        long size = r.headers().firstValue(sizeHeader).map(v -> parseSize(url, sizeHeader, v)).orElse(-1L);
         return new RemoteFile(path, size, etag, linkedEtag.isPresent());
+    }
+
+    private static long parseSize(String url, String header, String value) {
+        try {
+            long n = Long.parseLong(value.trim());
+            if (n >= 0) {
+                return n;
+            }
+        } catch (NumberFormatException ignored) {
+            // reported below
+        }
+        throw new MedqaException(ExitCodes.UNAVAILABLE, url + ": malformed " + header + " header \"" + value
+                + "\" (not a byte count); is HF_ENDPOINT a Hugging Face Hub?");
+    }
+
+    /**
+     * A file name from the listing must be a relative path of real components: an empty, "." or ".."
+     * component (or a leading "/") would name the destination folder itself or a place outside it,
+     * which huggingface_hub refuses too.
+     */
+    static void checkRemotePath(String url, String name) {
+        boolean bad = name.isEmpty() || name.indexOf('\0') >= 0 || name.indexOf('\\') >= 0;
+        for (String part : name.split("/", -1)) {
+            bad |= part.isEmpty() || part.equals(".") || part.equals("..");
+        }
+        if (bad) {
+            throw new MedqaException(ExitCodes.DATA, url + ": the listing names a file \"" + name
+                    + "\"; refusing a path with an empty, \".\" or \"..\" component, which would leave the --dir folder");
+        }
+    }
+
+    /** Where a listed file goes: inside {@code dir} (which may be "." or any relative path), never elsewhere. */
+    static Path targetOf(Path dir, String name) {
+        Path base = dir.toAbsolutePath().normalize();
+        Path target = base.resolve(name).normalize();
+        if (!target.startsWith(base) || target.equals(base)) {
+            throw new MedqaException(ExitCodes.DATA, name + ": refusing a path outside " + dir);
+        }
+        return target;
     }
 
     /** Downloads the files into {@code dir}; files already there with the right size and ETag are kept. */
@@ -133,10 +173,8 @@ public final class HubDownloader {
         long total = files.stream().mapToLong(f -> Math.max(0, f.size())).sum();
         long done = 0;
         for (RemoteFile f : files) {
-            Path target = dir.resolve(f.path()).normalize();
-            if (!target.startsWith(dir.normalize())) {
-                throw new MedqaException(ExitCodes.DATA, f.path() + ": refusing a path outside " + dir);
-            }
+            checkRemotePath(f.path(), f.path());
+            Path target = targetOf(dir, f.path());
             Path etagFile = target.resolveSibling("." + target.getFileName() + ".etag");
             try {
                 if (Files.isRegularFile(target) && Files.size(target) == f.size() && Files.isRegularFile(etagFile)
@@ -186,8 +224,19 @@ public final class HubDownloader {
              OutputStream out = Files.newOutputStream(partial, StandardOpenOption.CREATE,
                      append ? StandardOpenOption.APPEND : StandardOpenOption.TRUNCATE_EXISTING)) {
             byte[] buf = new byte[1 << 16];
-            int k;
-            while ((k = in.read(buf)) > 0) {
+            while (true) {
+                int k;
+                try {
+                    k = in.read(buf);
+                } catch (IOException e) {
+                    // The network failed, not the disk: a body shorter than its Content-Length lands here.
+                    throw new MedqaException(ExitCodes.UNAVAILABLE, url + ": the connection ended after " + n + " of "
+                            + (f.size() >= 0 ? f.size() + " bytes" : "the announced bytes") + " ("
+                            + MedqaException.firstLine(e.getMessage()) + "); run the command again to resume", e);
+                }
+                if (k < 0) {
+                    break;
+                }
                 out.write(buf, 0, k);
                 n += k;
                 progress.update(n);

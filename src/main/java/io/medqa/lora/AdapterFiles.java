@@ -1,10 +1,13 @@
 package io.medqa.lora;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.medqa.ExitCodes;
 import io.medqa.MedqaException;
+import io.medqa.config.ConfigException;
 import io.medqa.config.TrainConfig;
+import io.medqa.io.Json;
 import io.medqa.io.SafetensorsFile;
 import io.medqa.model.Qwen3Config;
 import io.medqa.model.Qwen3Layer;
@@ -45,6 +48,10 @@ public final class AdapterFiles {
 
     /** Checks against the base's config.json alone: projection shapes follow from it. */
     public static Loaded read(Path dir, Qwen3Config base) {
+        if (!Files.isDirectory(dir)) {
+            throw new MedqaException(ExitCodes.NO_INPUT, dir + (Files.exists(dir) ? ": not a folder (a PEFT adapter "
+                    + "folder holds adapter_config.json and adapter_model.safetensors)" : ": adapter folder not found"));
+        }
         Path configFile = dir.resolve(LoraAdapter.CONFIG_FILE);
         Path weightsFile = dir.resolve(LoraAdapter.WEIGHTS_FILE);
         if (!Files.isRegularFile(configFile)) {
@@ -59,8 +66,13 @@ public final class AdapterFiles {
         JsonNode c;
         try {
             c = JSON.readTree(configFile.toFile());
+        } catch (JsonProcessingException e) {
+            throw bad(configFile, "not valid JSON: " + Json.problem(e));
         } catch (IOException e) {
-            throw bad(configFile, "not valid JSON: " + MedqaException.firstLine(e.getMessage()));
+            throw new MedqaException(ExitCodes.NO_INPUT, configFile + ": cannot read: " + e.getMessage());
+        }
+        if (c == null || !c.isObject()) {
+            throw bad(configFile, "not a JSON object");
         }
         if (!"LORA".equals(c.path("peft_type").asText())) {
             throw bad(configFile, "peft_type is \"" + c.path("peft_type").asText() + "\"; only LORA adapters are supported");
@@ -78,8 +90,13 @@ public final class AdapterFiles {
         if (c.hasNonNull("modules_to_save") && c.get("modules_to_save").size() > 0) {
             throw bad(configFile, "modules_to_save is set; adapters that replace whole modules are not supported");
         }
-        int r = c.path("r").asInt(8);
-        double alpha = c.path("lora_alpha").asDouble(8);
+        // PEFT's defaults when a key is absent: r 8, lora_alpha 8.
+        int r = positiveInt(configFile, c, "r", 8);
+        double alpha = c.hasNonNull("lora_alpha") ? number(configFile, c, "lora_alpha") : 8;
+        if (!(alpha > 0) || Double.isInfinite(alpha)) {
+            throw bad(configFile, "lora_alpha must be a number > 0, got " + c.get("lora_alpha")
+                    + " (the adapter's scale is lora_alpha / r)");
+        }
         boolean rslora = c.path("use_rslora").asBoolean(false);
         String baseModel = c.path("base_model_name_or_path").asText("");
         checkBaseConfig(configFile, baseModel, base);
@@ -110,7 +127,9 @@ public final class AdapterFiles {
                             + Arrays.toString(expected));
                 }
                 String key = LoraAdapter.key(layer, module, "lora_" + m.group(4));
-                if (weights.put(key, f.readFloats(t.name())) != null) {
+                float[] values = f.readFloats(t.name());
+                refuseNonFinite(weightsFile, t.name(), values);
+                if (weights.put(key, values) != null) {
                     throw bad(weightsFile, "tensor " + key + " appears twice (with and without .default)");
                 }
                 targets.add(module);
@@ -126,7 +145,12 @@ public final class AdapterFiles {
             throw bad(weightsFile, "holds no LoRA matrices");
         }
         List<String> ordered = Qwen3Layer.PROJECTIONS.stream().filter(targets::contains).toList();
-        TrainConfig.Lora lora = new TrainConfig.Lora(r, alpha, 0.0, ordered, rslora);
+        TrainConfig.Lora lora;
+        try {
+            lora = new TrainConfig.Lora(r, alpha, 0.0, ordered, rslora);
+        } catch (ConfigException e) {
+            throw bad(configFile, e.getMessage().replace("key lora.alpha", "lora_alpha").replace("key lora.", ""));
+        }
         return new Loaded(lora, weights, baseModel);
     }
 
@@ -158,6 +182,45 @@ public final class AdapterFiles {
     private static void diff(List<String> out, String key, int trained, int base) {
         if (trained != base) {
             out.add(key + " " + trained + " vs " + base);
+        }
+    }
+
+    private static int positiveInt(Path file, JsonNode c, String key, int absent) {
+        JsonNode n = c.get(key);
+        if (n == null || n.isNull()) {
+            return absent;
+        }
+        if (!n.isIntegralNumber() || !n.canConvertToInt() || n.asInt() < 1) {
+            throw bad(file, key + " must be a positive integer, got " + n);
+        }
+        return n.asInt();
+    }
+
+    private static double number(Path file, JsonNode c, String key) {
+        JsonNode n = c.get(key);
+        if (!n.isNumber()) {
+            throw bad(file, key + " must be a number, got " + n);
+        }
+        return n.asDouble();
+    }
+
+    /**
+     * NaN or infinite LoRA weights make every logit NaN: evaluation would silently answer "A" and a
+     * merge would write a model full of NaN, so such an adapter is refused when it is read.
+     */
+    private static void refuseNonFinite(Path file, String tensor, float[] values) {
+        int bad = 0;
+        int first = -1;
+        for (int i = 0; i < values.length; i++) {
+            if (!Float.isFinite(values[i])) {
+                if (bad++ == 0) {
+                    first = i;
+                }
+            }
+        }
+        if (bad > 0) {
+            throw bad(file, "tensor " + tensor + " holds " + bad + " non-finite values (NaN or infinity; the first at "
+                    + "index " + first + " is " + values[first] + "): the adapter is broken, perhaps by a diverged run");
         }
     }
 

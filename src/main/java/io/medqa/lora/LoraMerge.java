@@ -75,6 +75,7 @@ public final class LoraMerge {
                     continue;
                 }
                 try (SafetensorsFile in = SafetensorsFile.open(source)) {
+                    checkTargets(in, targets, config);
                     List<SafetensorsWriter.Spec> specs = new ArrayList<>();
                     for (SafetensorsFile.TensorInfo t : in.tensors().values()) {
                         specs.add(new SafetensorsWriter.Spec(t.name(), t.dtype(), t.shape()));
@@ -122,6 +123,29 @@ public final class LoraMerge {
                 deleteTree(temp);
             } catch (IOException ignored) {
                 // best effort
+            }
+        }
+    }
+
+    /**
+     * A projection to merge must have the shape config.json gives it (the adapter was checked against
+     * that shape) and a float dtype: anything else is a base that does not match its own config.
+     */
+    private static void checkTargets(SafetensorsFile in, Map<String, String> targets, Qwen3Config config) {
+        for (SafetensorsFile.TensorInfo t : in.tensors().values()) {
+            String target = targets.get(t.name());
+            if (target == null) {
+                continue;
+            }
+            long[] expected = config.projectionShape(target.split("/")[1]);
+            if (!java.util.Arrays.equals(t.shape(), expected)) {
+                throw new MedqaException(ExitCodes.DATA, in.path() + ": tensor " + t.name() + " has shape "
+                        + java.util.Arrays.toString(t.shape()) + ", expected " + java.util.Arrays.toString(expected)
+                        + " from config.json");
+            }
+            if (!List.of("F32", "F16", "BF16").contains(t.dtype())) {
+                throw new MedqaException(ExitCodes.DATA, in.path() + ": tensor " + t.name() + " has dtype " + t.dtype()
+                        + "; only F32, F16 and BF16 projections can be merged");
             }
         }
     }

@@ -3,10 +3,12 @@ package io.medqa.model;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
+import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.medqa.ExitCodes;
 import io.medqa.MedqaException;
+import io.medqa.io.Json;
 import io.medqa.io.SafetensorsFile;
 
 import java.io.IOException;
@@ -41,17 +43,20 @@ public final class Checkpoint implements AutoCloseable {
 
     /** The weight files of {@code dir}, for hashing and reporting; the index first when sharded. */
     public static List<Path> weightFiles(Path dir) {
+        ModelFolder.require(dir);
         Path index = dir.resolve(INDEX);
         if (Files.isRegularFile(index)) {
             List<Path> files = new ArrayList<>();
             files.add(index);
-            readWeightMap(index).values().stream().distinct().sorted().forEach(f -> files.add(dir.resolve(f)));
+            readWeightMap(index).values().stream().distinct().sorted()
+                    .forEach(f -> files.add(ModelFolder.shard(dir, index, f)));
             return files;
         }
         return List.of(dir.resolve(SINGLE));
     }
 
     public static Checkpoint open(Path dir) {
+        ModelFolder.require(dir);
         Checkpoint checkpoint = new Checkpoint(dir);
         try {
             Path index = dir.resolve(INDEX);
@@ -60,7 +65,7 @@ public final class Checkpoint implements AutoCloseable {
                 for (Map.Entry<String, String> e : readWeightMap(index).entrySet()) {
                     SafetensorsFile shard = byFile.get(e.getValue());
                     if (shard == null) {
-                        Path file = dir.resolve(e.getValue());
+                        Path file = ModelFolder.shard(dir, index, e.getValue());
                         if (!Files.isRegularFile(file)) {
                             throw new MedqaException(ExitCodes.NO_INPUT, file + ": file not found (listed in "
                                     + index.getFileName() + " for tensor " + e.getKey() + ")");
@@ -95,8 +100,10 @@ public final class Checkpoint implements AutoCloseable {
         JsonNode root;
         try {
             root = JSON.readTree(index.toFile());
+        } catch (JsonProcessingException e) {
+            throw new MedqaException(ExitCodes.DATA, index + ": not valid JSON: " + Json.problem(e));
         } catch (IOException e) {
-            throw new MedqaException(ExitCodes.DATA, index + ": not valid JSON: " + e.getMessage());
+            throw new MedqaException(ExitCodes.NO_INPUT, index + ": cannot read: " + e.getMessage());
         }
         JsonNode map = root == null ? null : root.get("weight_map");
         if (map == null || !map.isObject()) {
@@ -105,6 +112,9 @@ public final class Checkpoint implements AutoCloseable {
         Map<String, String> out = new LinkedHashMap<>();
         for (Iterator<Map.Entry<String, JsonNode>> it = map.fields(); it.hasNext(); ) {
             Map.Entry<String, JsonNode> e = it.next();
+            if (!e.getValue().isTextual()) {
+                throw new MedqaException(ExitCodes.DATA, index + ": weight_map." + e.getKey() + " is not a file name");
+            }
             out.put(e.getKey(), e.getValue().asText());
         }
         return out;

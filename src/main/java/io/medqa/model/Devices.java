@@ -3,7 +3,9 @@ package io.medqa.model;
 import ai.djl.Device;
 import ai.djl.engine.Engine;
 import ai.djl.engine.EngineException;
+import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
 import io.medqa.ExitCodes;
 import io.medqa.MedqaException;
 
@@ -50,16 +52,27 @@ public final class Devices {
 
     /**
      * DJL counts GPUs through CUDA's runtime, so it reports none on AMD GPUs even when a ROCm libtorch
-     * is loaded; an explicit GPU request is therefore passed on and only warned about.
+     * is loaded; a GPU the engine does not count is therefore probed with one tiny tensor. When that
+     * fails (no GPU, a CPU libtorch, an index past the last GPU) the request is refused in one line,
+     * instead of libtorch's page of text at the first real tensor.
      */
     private static Device checkedGpu(int id) {
-        int seen = engine().getGpuCount();
-        if (id >= seen) {
-            org.slf4j.LoggerFactory.getLogger(Devices.class).warn(
-                    "gpu:{} requested but the engine counts {} CUDA GPU(s); going ahead (ROCm GPUs are not counted)",
-                    id, seen);
+        Engine engine = engine();
+        int seen = engine.getGpuCount();
+        Device gpu = Device.gpu(id);
+        if (id < seen) {
+            return gpu;
         }
-        return Device.gpu(id);
+        try (NDManager manager = engine.newBaseManager(gpu)) {
+            manager.zeros(new Shape(1)).toFloatArray();
+        } catch (RuntimeException e) {
+            throw new MedqaException(ExitCodes.UNAVAILABLE, "gpu:" + id + " requested but no GPU is usable: the engine "
+                    + "counts " + seen + " CUDA GPU(s) and libtorch cannot place a tensor on gpu:" + id
+                    + (seen == 0 ? " (a CPU build of libtorch? see the README's GPUs section)" : "") + "; use --device cpu", e);
+        }
+        org.slf4j.LoggerFactory.getLogger(Devices.class).warn(
+                "gpu:{} requested and usable, though the engine counts {} CUDA GPU(s) (a ROCm GPU?)", id, seen);
+        return gpu;
     }
 
     /** auto: fp32 on the CPU (fp16 GEMMs are several times slower there), fp16 on a GPU. */

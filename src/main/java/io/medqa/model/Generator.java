@@ -6,6 +6,8 @@ import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import io.medqa.ExitCodes;
+import io.medqa.MedqaException;
 
 import java.util.Set;
 import java.util.function.IntConsumer;
@@ -41,6 +43,12 @@ public final class Generator {
         if (prompt.length == 0) {
             throw new IllegalArgumentException("the prompt is empty");
         }
+        int limit = model.config().maxPositionEmbeddings();
+        if (prompt.length >= limit) {
+            throw new MedqaException(ExitCodes.DATA, "the prompt is " + prompt.length
+                    + " tokens, over the model's max_position_embeddings (" + limit + ")");
+        }
+        maxNewTokens = Math.min(maxNewTokens, limit - prompt.length);
         Sampling.Chooser chooser = sampling.chooser();
         int[] ids = java.util.Arrays.copyOf(prompt, prompt.length + maxNewTokens);
         int length = prompt.length;

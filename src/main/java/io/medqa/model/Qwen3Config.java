@@ -1,9 +1,11 @@
 package io.medqa.model;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.medqa.ExitCodes;
 import io.medqa.MedqaException;
+import io.medqa.io.Json;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -49,15 +51,18 @@ public record Qwen3Config(
 
     /** Reads {@code dir/config.json}; anything that is not a plain Qwen3 decoder is refused. */
     public static Qwen3Config load(Path dir) {
+        ModelFolder.require(dir);
         Path file = dir.resolve("config.json");
         JsonNode root;
         try {
-            root = JSON.readTree(Files.readString(file));
+            root = JSON.readTree(Files.readAllBytes(file)); // bytes: Jackson skips a UTF-8 byte-order mark
         } catch (NoSuchFileException e) {
             throw new MedqaException(ExitCodes.NO_INPUT, file + ": file not found (is " + dir
                     + " a Hugging Face model folder?)");
+        } catch (JsonProcessingException e) {
+            throw new MedqaException(ExitCodes.DATA, file + ": not valid JSON: " + Json.problem(e));
         } catch (IOException e) {
-            throw new MedqaException(ExitCodes.DATA, file + ": not valid JSON: " + MedqaException.firstLine(e.getMessage()));
+            throw new MedqaException(ExitCodes.NO_INPUT, file + ": cannot read: " + e.getMessage());
         }
         if (root == null || !root.isObject()) {
             throw new MedqaException(ExitCodes.DATA, file + ": not a JSON object");

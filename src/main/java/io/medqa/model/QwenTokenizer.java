@@ -2,10 +2,12 @@ package io.medqa.model;
 
 import ai.djl.huggingface.tokenizers.Encoding;
 import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
+import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.medqa.ExitCodes;
 import io.medqa.MedqaException;
+import io.medqa.io.Json;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -37,6 +39,7 @@ public final class QwenTokenizer implements AutoCloseable {
     }
 
     public static QwenTokenizer load(Path dir) {
+        ModelFolder.require(dir);
         Path file = dir.resolve("tokenizer.json");
         if (!Files.isRegularFile(file)) {
             throw new MedqaException(ExitCodes.NO_INPUT, file + ": file not found");
@@ -47,8 +50,10 @@ public final class QwenTokenizer implements AutoCloseable {
             for (JsonNode t : root.path("added_tokens")) {
                 added.put(t.path("content").asText(), t.path("id").asInt());
             }
+        } catch (JsonProcessingException e) {
+            throw new MedqaException(ExitCodes.DATA, file + ": not valid JSON: " + Json.problem(e));
         } catch (IOException e) {
-            throw new MedqaException(ExitCodes.DATA, file + ": not valid JSON: " + e.getMessage());
+            throw new MedqaException(ExitCodes.NO_INPUT, file + ": cannot read: " + e.getMessage());
         }
         HuggingFaceTokenizer hf;
         try {
@@ -60,7 +65,8 @@ public final class QwenTokenizer implements AutoCloseable {
                     .optPadding(false)
                     .build();
         } catch (IOException | RuntimeException e) {
-            throw new MedqaException(ExitCodes.DATA, file + ": cannot load tokenizer: " + e.getMessage(), e);
+            throw new MedqaException(ExitCodes.DATA, file + ": cannot load tokenizer: "
+                    + MedqaException.firstLine(e.getMessage()), e);
         }
         Path configFile = dir.resolve("tokenizer_config.json");
         String eos = "<|im_end|>";
@@ -70,9 +76,12 @@ public final class QwenTokenizer implements AutoCloseable {
                 JsonNode config = JSON.readTree(configFile.toFile());
                 eos = tokenText(config.get("eos_token"), eos);
                 pad = tokenText(config.get("pad_token"), pad);
+            } catch (JsonProcessingException e) {
+                hf.close();
+                throw new MedqaException(ExitCodes.DATA, configFile + ": not valid JSON: " + Json.problem(e));
             } catch (IOException e) {
                 hf.close();
-                throw new MedqaException(ExitCodes.DATA, configFile + ": not valid JSON: " + e.getMessage());
+                throw new MedqaException(ExitCodes.NO_INPUT, configFile + ": cannot read: " + e.getMessage());
             }
         }
         QwenTokenizer result = new QwenTokenizer(hf, added, 0, 0);

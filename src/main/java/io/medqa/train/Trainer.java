@@ -20,6 +20,7 @@ import io.medqa.io.AtomicFiles;
 import io.medqa.lora.LoraAdapter;
 import io.medqa.model.Checkpoint;
 import io.medqa.model.Devices;
+import io.medqa.model.Qwen3Config;
 import io.medqa.model.Qwen3Model;
 import io.medqa.model.QwenTokenizer;
 import org.slf4j.Logger;
@@ -69,6 +70,8 @@ public final class Trainer {
     private final Path resumeFrom;
     private final Listener listener;
     private final AtomicBoolean stopRequested;
+    /** This run's identity (kept across resumes), in run.json and every checkpoint. */
+    private String runId;
 
     /**
      * @param resumeFrom a checkpoint folder, or null to start afresh
@@ -86,10 +89,13 @@ public final class Trainer {
     public Result run() throws IOException {
         TrainConfig.Train t = config.train();
         Path out = Path.of(config.output().dir());
-        Files.createDirectories(out);
+        try {
+            Files.createDirectories(out);
+        } catch (IOException e) {
+            throw RunFolder.cannotWrite(out, e);
+        }
         Path modelDir = Path.of(config.model().path());
         String configYaml = ConfigLoader.toYaml(config);
-        AtomicFiles.writeString(out.resolve("config.yaml"), configYaml);
         LOG.info("resolved config:\n{}", configYaml);
 
         Device device = Devices.resolve(config.device());
@@ -114,11 +120,15 @@ public final class Trainer {
                     summary.truncated(), summary.skippedOverlong(), config.data().maxSeqLen(), totalSteps, perStep);
             LOG.info(dataLine);
 
-            Checkpoints.Loaded resumed = resumeFrom == null ? null : Checkpoints.load(resumeFrom);
+            Checkpoints.Loaded resumed = resumeFrom == null ? null
+                    : Checkpoints.load(resumeFrom, Qwen3Config.load(modelDir), config.lora());
+            runId = resumed != null && resumed.state().runId() != null ? resumed.state().runId() : RunFolder.newId();
             String configSha = RunInfo.sha256(configYaml);
             if (resumed != null && !configSha.equals(resumed.state().configSha256())) {
                 LOG.warn("the config differs from the one {} was trained with; continuing with the new one", resumeFrom);
             }
+            // Written once the data and the checkpoint have passed their checks: a failed resume keeps the old ones.
+            AtomicFiles.writeString(out.resolve("config.yaml"), configYaml);
             ObjectNode run = startRunJson(device, dtype, data, modelDir, configSha, summary);
 
             try (Qwen3Model model = Qwen3Model.load(modelDir, device, dtype);
@@ -214,7 +224,7 @@ public final class Trainer {
                         if (interrupted) {
                             Path ckpt = saveCheckpoint(out, step, totalSteps, epoch, stream.consumed(), scaler, optimizer,
                                     adapter, tokensSeen, configSha, modelDir);
-                            LOG.warn("interrupted: saved {}; continue with --resume", ckpt);
+                            LOG.info("interrupted: saved {}", ckpt);
                         } else if (validation != null && t.evalSteps() > 0 && step % t.evalSteps() != 0) {
                             evaluate(model, val, step, metrics);
                         }
@@ -321,7 +331,7 @@ public final class Trainer {
     private Path saveCheckpoint(Path out, int step, int totalSteps, int epoch, long consumed, LossScaler scaler,
                                 AdamW optimizer, LoraAdapter adapter, long tokensSeen, String configSha, Path modelDir) {
         TrainerState state = new TrainerState(step, totalSteps, epoch, consumed, config.train().seed(), scaler.scale(),
-                scaler.cleanSteps(), scaler.skippedSteps(), optimizer.stepCount(), tokensSeen, configSha);
+                scaler.cleanSteps(), scaler.skippedSteps(), optimizer.stepCount(), tokensSeen, configSha, runId);
         Path dir = Checkpoints.save(out, state, adapter, optimizer, modelDir.toString(), config.train().saveTotalLimit());
         LOG.info("saved {}", dir);
         return dir;
@@ -344,6 +354,7 @@ public final class Trainer {
     private ObjectNode startRunJson(Device device, DataType dtype, TrainData data, Path modelDir, String configSha,
                                     TrainData.Summary summary) {
         ObjectNode run = new ObjectMapper().createObjectNode();
+        run.put("run_id", runId);
         run.put("medqa_version", Version.get());
         run.put("started", Instant.now().toString());
         run.put("status", "running");

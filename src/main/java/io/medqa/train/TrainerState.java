@@ -9,6 +9,8 @@ package io.medqa.train;
  *
  * @param step optimizer steps completed
  * @param consumed samples of {@code epoch} already trained on
+ * @param runId the run this checkpoint belongs to (see {@link RunFolder}); null in checkpoints of older medqa
  */
 public record TrainerState(int step, int totalSteps, int epoch, long consumed, long seed, double lossScale,
-                           int cleanSteps, long skippedSteps, int adamSteps, long tokensSeen, String configSha256) {}
+                           int cleanSteps, long skippedSteps, int adamSteps, long tokensSeen, String configSha256,
+                           String runId) {}

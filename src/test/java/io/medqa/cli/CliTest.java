@@ -124,10 +124,14 @@ class CliTest {
         assertTrue(Files.readString(run.output.resolve("run.json")).contains("\"device\" : \"cpu()\""));
 
         Files.writeString(run.train, Files.readString(run.train) + "{\"question\": \"broken\"\n");
+        args.add("--overwrite");
         Run bad = run(args.toArray(String[]::new));
         assertEquals(65, bad.code());
         assertTrue(bad.err().contains("medqa: error: " + run.train + ":25: malformed JSON"), bad.err());
         assertFalse(bad.err().contains("\tat "));
+        // the run that --overwrite would have replaced is back, whole
+        assertTrue(Files.exists(run.output.resolve("adapter_model.safetensors")));
+        assertTrue(Files.readString(run.output.resolve("run.json")).contains("\"completed\""));
     }
 
     @Test

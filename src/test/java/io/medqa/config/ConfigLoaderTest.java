@@ -88,10 +88,12 @@ class ConfigLoaderTest {
                 () -> ConfigLoader.load(yaml("model:\n  path: m\ntrain:\n  lr: fast\n"), List.of()));
         fails("key train.micro_batch_size: expected an integer", ExitCodes.DATA,
                 () -> ConfigLoader.load(yaml("model:\n  path: m\ntrain:\n  micro_batch_size: 2.5\n"), List.of()));
-        fails("key lora.target_modules \"qkv\" is not one of", ExitCodes.DATA,
+        fails("--set lora.target_modules: \"qkv\" is not one of", ExitCodes.USAGE,
                 () -> ConfigLoader.load(null, List.of("model.path=m", "lora.target_modules=[qkv]")));
-        fails("key train.scheduler must be one of cosine, linear, constant", ExitCodes.DATA,
+        fails("--set train.scheduler: must be one of cosine, linear, constant", ExitCodes.USAGE,
                 () -> ConfigLoader.load(null, List.of("model.path=m", "train.scheduler=step")));
+        fails("c.yaml: key train.scheduler must be one of cosine", ExitCodes.DATA,
+                () -> ConfigLoader.load(yaml("train:\n  scheduler: step\n"), List.of("model.path=m")));
         fails("key model.path is required", ExitCodes.DATA, () -> ConfigLoader.load(null, List.of()));
         fails("c.yaml: key train must be a mapping", ExitCodes.DATA,
                 () -> ConfigLoader.load(yaml("train: 3\n"), List.of()));
@@ -111,5 +113,53 @@ class ConfigLoaderTest {
         assertTrue(ok.train().tensorboard(), "TensorBoard logging is on by default");
         fails("train.tensorboard: expected true or false", ExitCodes.DATA,
                 () -> ConfigLoader.load(null, List.of("model.path=m", "train.tensorboard=sometimes")));
+    }
+
+    @Test
+    void aBadSetValueNamesTheSetAndIsAUsageErrorLikeAnUnknownSetKey() throws Exception {
+        Path f = yaml("model:\n  path: m\ntrain:\n  lr: 1e-3\n");
+        MedqaException bad = assertThrows(MedqaException.class, () -> ConfigLoader.load(f, List.of("train.lr=fast")));
+        assertEquals("--set train.lr: expected a number, got \"fast\"", bad.getMessage());
+        assertEquals(ExitCodes.USAGE, bad.exitCode());
+        MedqaException unknown = assertThrows(MedqaException.class, () -> ConfigLoader.load(f, List.of("train.lrr=1")));
+        assertTrue(unknown.getMessage().startsWith("--set train.lrr: unknown key train.lrr"), unknown.getMessage());
+        assertEquals(ExitCodes.USAGE, unknown.exitCode());
+        fails("--set train.micro_batch_size: expected an integer", ExitCodes.USAGE,
+                () -> ConfigLoader.load(f, List.of("train.micro_batch_size=2.5")));
+        fails("--set train.lr: must be > 0, got -1.0", ExitCodes.USAGE, () -> ConfigLoader.load(f, List.of("train.lr=-1")));
+        fails("--set lora.target_modules: key lora.target_modules[0]", ExitCodes.USAGE,
+                () -> ConfigLoader.load(f, List.of("lora.target_modules=[[q_proj]]")));
+        fails("--set train.epochs: must be >= 1, got 0", ExitCodes.USAGE,
+                () -> ConfigLoader.load(f, List.of("train.epochs=0", "train.lr=1e-4")));
+        // the value in the file is still blamed on the file when --set touched something else
+        fails("c.yaml: key train.lr must be > 0", ExitCodes.DATA,
+                () -> ConfigLoader.load(yaml("model:\n  path: m\ntrain:\n  lr: 0\n"), List.of("train.epochs=2")));
+    }
+
+    @Test
+    void integersOutOfRangeNameTheKey() throws Exception {
+        fails("c.yaml: key train.max_steps: expected an integer from -2147483648 to 2147483647, got 99999999999",
+                ExitCodes.DATA, () -> ConfigLoader.load(yaml("model:\n  path: m\ntrain:\n  max_steps: 99999999999\n"),
+                        List.of()));
+        fails("--set data.max_samples: expected an integer from", ExitCodes.USAGE,
+                () -> ConfigLoader.load(null, List.of("model.path=m", "data.max_samples=99999999999")));
+        fails("--set train.seed: expected an integer from -9223372036854775808", ExitCodes.USAGE,
+                () -> ConfigLoader.load(null, List.of("model.path=m", "train.seed=99999999999999999999999")));
+        fails("--set lora.r: expected an integer from", ExitCodes.USAGE,
+                () -> ConfigLoader.load(null, List.of("model.path=m", "lora.r=4294967297")));
+    }
+
+    @Test
+    void aByteOrderMarkIsToleratedAndOtherEncodingsAreRefused() throws Exception {
+        Path bom = tmp.resolve("bom.yaml");
+        Files.writeString(bom, "\uFEFFmodel:\n  path: m\ntrain:\n  lr: 3e-4\n");
+        assertEquals(3e-4, ConfigLoader.load(bom, List.of()).train().lr());
+        Path latin1 = tmp.resolve("latin1.yaml");
+        Files.write(latin1, new byte[] {'m', 'o', 'd', 'e', 'l', ':', ' ', '{', 'p', 'a', 't', 'h', ':', ' ', (byte) 0xE9, '}', '\n'});
+        fails("latin1.yaml: not valid UTF-8", ExitCodes.DATA, () -> ConfigLoader.load(latin1, List.of()));
+        MedqaException yamlError = assertThrows(MedqaException.class,
+                () -> ConfigLoader.load(yaml("model: [unclosed\n  path: x\n"), List.of()));
+        assertTrue(yamlError.getMessage().startsWith(tmp.resolve("c.yaml") + ": not valid YAML: "), yamlError.getMessage());
+        assertEquals(1, yamlError.getMessage().lines().count(), yamlError.getMessage());
     }
 }

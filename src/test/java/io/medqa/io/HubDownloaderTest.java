@@ -42,6 +42,8 @@ class HubDownloaderTest {
     final List<String> requests = new ArrayList<>();
     volatile String lastAuthorization;
     volatile byte[] corruptNext;
+    volatile int truncateNextTo = -1;
+    volatile String sizeHeader;
 
     @BeforeEach
     void start() throws IOException {
@@ -81,7 +83,7 @@ class HubDownloaderTest {
             for (String k : files.keySet()) {
                 if (k.startsWith(prefix)) {
                     siblings.append(siblings.length() == 0 ? "" : ",").append("{\"rfilename\":\"")
-                            .append(k.substring(prefix.length())).append("\"}");
+                            .append(k.substring(prefix.length()).replace("\\", "\\\\")).append("\"}");
                 }
             }
             if (siblings.length() == 0 || !p[6].equals("main")) {
@@ -103,7 +105,7 @@ class HubDownloaderTest {
         }
         if (lfs.get(key)) {
             ex.getResponseHeaders().add("X-Linked-Etag", "\"" + hex("SHA-256", null, content) + "\"");
-            ex.getResponseHeaders().add("X-Linked-Size", String.valueOf(content.length));
+            ex.getResponseHeaders().add("X-Linked-Size", sizeHeader != null ? sizeHeader : String.valueOf(content.length));
         } else {
             ex.getResponseHeaders().add("ETag", "\"" + hex("SHA-1", ("blob " + content.length + "\0")
                     .getBytes(StandardCharsets.US_ASCII), content) + "\"");
@@ -118,6 +120,18 @@ class HubDownloaderTest {
         if (corruptNext != null && lfs.get(key)) {
             body = corruptNext;
             corruptNext = null;
+        }
+        if (truncateNextTo >= 0) { // announce the whole body, send a part, drop the connection
+            int keep = truncateNextTo;
+            truncateNextTo = -1;
+            ex.sendResponseHeaders(200, body.length);
+            try {
+                ex.getResponseBody().write(body, 0, keep);
+                ex.getResponseBody().flush();
+            } finally {
+                ex.close();
+            }
+            return;
         }
         String range = ex.getRequestHeaders().getFirst("Range");
         if (range != null) {
@@ -223,5 +237,62 @@ class HubDownloaderTest {
         MedqaException e = assertThrows(MedqaException.class, () -> offline.list("org/tiny", false, "main", List.of()));
         assertEquals(ExitCodes.UNAVAILABLE, e.exitCode());
         assertTrue(e.getMessage().contains("cannot connect (offline?"), e.getMessage());
+    }
+
+    @Test
+    void listingsNamingTheFolderItselfOrAPlaceOutsideItAreRefused() throws Exception {
+        Path dir = Files.createDirectories(tmp.resolve("target"));
+        Files.writeString(dir.resolve("keep.txt"), "mine");
+        for (String name : new String[] {"", ".", "..", "../evil.txt", "a/../../evil.txt", "a//b.txt", "a/./b.txt",
+                "/etc/evil.txt", "sub/", "a\\..\\b"}) {
+            files.clear();
+            put("models/org/bad/config.json", "{}".getBytes(StandardCharsets.UTF_8), false);
+            put("models/org/bad/" + name, "x".getBytes(StandardCharsets.UTF_8), false);
+            MedqaException e = assertThrows(MedqaException.class,
+                    () -> download(hub(null), "org/bad", false, List.of(), dir), name);
+            assertEquals(ExitCodes.DATA, e.exitCode(), name);
+            assertTrue(e.getMessage().contains("the listing names a file \"" + name + "\""),
+                    e.getMessage());
+            assertTrue(Files.isDirectory(dir), name);
+            assertEquals("mine", Files.readString(dir.resolve("keep.txt")));
+            assertFalse(Files.exists(tmp.resolve("evil.txt")), name);
+            assertFalse(Files.exists(dir.resolve("config.json")), name + ": nothing is fetched from a bad listing");
+        }
+    }
+
+    @Test
+    void theDestinationMayBeTheWorkingFolderOrAnyRelativePath() {
+        Path cwd = Path.of("").toAbsolutePath();
+        assertEquals(cwd.resolve("config.json"), HubDownloader.targetOf(Path.of("."), "config.json"));
+        assertEquals(cwd.resolve("sub/x.json"), HubDownloader.targetOf(Path.of("./a/.."), "sub/x.json"));
+        assertEquals(cwd.resolve("m/x.json"), HubDownloader.targetOf(Path.of("m"), "x.json"));
+        assertThrows(MedqaException.class, () -> HubDownloader.targetOf(Path.of("."), "../x.json"));
+        assertThrows(MedqaException.class, () -> HubDownloader.targetOf(Path.of("m"), "."));
+    }
+
+    @Test
+    void aBodyShorterThanItsContentLengthIsANetworkErrorWithByteCountsAndResumes() throws Exception {
+        Path dir = tmp.resolve("tiny");
+        truncateNextTo = 100_000;
+        MedqaException e = assertThrows(MedqaException.class,
+                () -> download(hub(null), "org/tiny", false, List.of("model.safetensors"), dir));
+        assertEquals(ExitCodes.UNAVAILABLE, e.exitCode(), e.getMessage());
+        assertTrue(e.getMessage().matches(".*model.safetensors: the connection ended after \\d+ of 300000 bytes .*"
+                + "run the command again to resume"), e.getMessage());
+        assertFalse(Files.exists(dir.resolve("model.safetensors")));
+        download(hub(null), "org/tiny", false, List.of("model.safetensors"), dir);
+        assertArrayEquals(files.get("models/org/tiny/model.safetensors"), Files.readAllBytes(dir.resolve("model.safetensors")));
+    }
+
+    @Test
+    void aMalformedSizeHeaderIsAClearError() {
+        for (String bad : new String[] {"lots", "-5", "1.5", "99999999999999999999"}) {
+            sizeHeader = bad;
+            MedqaException e = assertThrows(MedqaException.class,
+                    () -> hub(null).list("org/tiny", false, "main", List.of("model.safetensors")));
+            assertEquals(ExitCodes.UNAVAILABLE, e.exitCode());
+            assertTrue(e.getMessage().endsWith("model.safetensors: malformed X-Linked-Size header \"" + bad
+                    + "\" (not a byte count); is HF_ENDPOINT a Hugging Face Hub?"), e.getMessage());
+        }
     }
 }
