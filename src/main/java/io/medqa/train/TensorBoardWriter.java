@@ -25,7 +25,7 @@ import java.util.zip.CRC32C;
  * (tensorflow/core/util/event.proto):
  * <pre>
  *   Event      { double wall_time = 1; int64 step = 2; string file_version = 3; Summary summary = 5;
- *                SessionLog session_log = 6; }
+ *                SessionLog session_log = 7; }
  *   Summary    { repeated Value value = 1; }   Value { string tag = 1; float simple_value = 2; }
  *   SessionLog { SessionStatus status = 1; }   START = 1
  * </pre>
@@ -58,7 +58,7 @@ public final class TensorBoardWriter implements AutoCloseable {
         Proto version = new Proto().float64(1, now).string(3, "brain.Event:2");
         record(version.bytes());
         if (resumedAt > 0) {
-            record(new Proto().float64(1, now).int64(2, resumedAt).message(6, new Proto().int64(1, 1)).bytes());
+            record(new Proto().float64(1, now).int64(2, resumedAt).message(7, new Proto().int64(1, 1)).bytes());
         }
     }
 

@@ -110,7 +110,7 @@ class TensorBoardEventsTest {
                             scalars.add(new Scalar(-1, tag, value));
                         }
                     }
-                    case 6 -> start = fields(f.bytes).stream().anyMatch(s -> s.number == 1 && s.varint == 1);
+                    case 7 -> start = fields(f.bytes).stream().anyMatch(s -> s.number == 1 && s.varint == 1);
                     default -> throw new AssertionError("unexpected Event field " + f.number);
                 }
             }
