@@ -91,7 +91,7 @@ public final class Main implements Runnable {
         cli.getSubcommands().values().forEach(Main::verbatimFooters);
     }
 
-    /** picocli's own usage errors, in medqa's style: one error line, one line pointing at --help. */
+    /** picocli's own usage errors, in medqa's style: one error line that ends pointing at --help. */
     private static int handleUsage(CommandLine.ParameterException e, String[] args) {
         CommandLine cmd = e.getCommandLine();
         PrintWriter err = cmd.getErr();
@@ -99,14 +99,13 @@ public final class Main implements Runnable {
         if (e instanceof CommandLine.UnmatchedArgumentException u && !u.getSuggestions().isEmpty()) {
             message += " (did you mean " + String.join(" or ", u.getSuggestions()) + "?)";
         }
-        err.println("medqa: error: " + MedqaException.firstLine(message));
-        err.println(hint(cmd));
+        err.println("medqa: error: " + MedqaException.firstLine(message) + hint(cmd));
         err.flush();
         return ExitCodes.USAGE;
     }
 
     static String hint(CommandLine cmd) {
-        return "Try '" + cmd.getCommandSpec().qualifiedName() + " --help' for more information.";
+        return " (see '" + cmd.getCommandSpec().qualifiedName() + " --help')";
     }
 
     /** One line for the user (and a --help hint for usage errors); the stack trace only with -v. */
@@ -119,11 +118,9 @@ public final class Main implements Runnable {
         }
         if (e instanceof MedqaException m) {
             // One line always: a library's text inside a message must not spill the parser's dump or a native trace.
-            err.println("medqa: error: " + MedqaException.firstLine(m.getMessage()));
             code = m.exitCode();
-            if (code == ExitCodes.USAGE) {
-                err.println(hint(cmd));
-            }
+            err.println("medqa: error: " + MedqaException.firstLine(m.getMessage())
+                    + (code == ExitCodes.USAGE ? hint(cmd) : ""));
         } else {
             err.println("medqa: internal error: " + MedqaException.firstLine(e.toString())
                     + (verbose ? "" : " (run with -v for the stack trace)"));

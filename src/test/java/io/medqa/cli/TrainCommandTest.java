@@ -107,7 +107,7 @@ class TrainCommandTest {
         }
         Set<PosixFilePermission> umaskMode = Files.getPosixFilePermissions(plain);
         for (String f : new String[] {"adapter_model.safetensors", "adapter_config.json", "run.json", "metrics.jsonl",
-                "config.yaml", "loss_curve.svg", "train.log"}) {
+                "config.yaml", "loss_curve.png", "train.log"}) {
             assertEquals(umaskMode, Files.getPosixFilePermissions(run.output.resolve(f)), f);
         }
     }

@@ -102,16 +102,16 @@ class ConfigLoaderTest {
     @Test
     void saveBestNeedsValidationAccuracy() {
         List<String> base = List.of("model.path=m", "data.train=t.jsonl", "train.save_best=true");
-        fails("train.save_best needs validation accuracy", ExitCodes.DATA,
+        fails("--set train.save_best: needs validation accuracy", ExitCodes.USAGE,
                 () -> ConfigLoader.load(null, base));
         List<String> noEval = new java.util.ArrayList<>(base);
         noEval.add("data.validation=v.jsonl");
-        fails("train.save_best", ExitCodes.DATA, () -> ConfigLoader.load(null, noEval));
+        fails("train.save_best", ExitCodes.USAGE, () -> ConfigLoader.load(null, noEval));
         noEval.add("train.eval_steps=10");
         TrainConfig ok = ConfigLoader.load(null, noEval);
         assertTrue(ok.train().saveBest());
         assertTrue(ok.train().tensorboard(), "TensorBoard logging is on by default");
-        fails("train.tensorboard: expected true or false", ExitCodes.DATA,
+        fails("train.tensorboard: expected true or false", ExitCodes.USAGE,
                 () -> ConfigLoader.load(null, List.of("model.path=m", "train.tensorboard=sometimes")));
     }
 
