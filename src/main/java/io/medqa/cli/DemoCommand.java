@@ -137,7 +137,13 @@ final class DemoCommand extends BaseCommand {
         out().println("  provenance and config     " + run.resolve("run.json") + ", config.yaml, train.log");
         out().println("  evaluations               " + run.resolve("eval-test-base") + ", " + run.resolve("eval-test"));
         out().println("  checkpoint                " + run.resolve("checkpoint-240"));
-        out().println("Next: medqa eval --config configs/demo.yaml --split test; " + askSuggestion(model, run,
+        // The config alone points at the default demo folder: name this run's folders so the command
+        // evaluates what was just trained, wherever --dir put it.
+        String eval = "medqa eval --config " + RunFolder.shellQuote(configFile.toString())
+                + " --set " + RunFolder.shellQuote("model.path=" + model)
+                + " --set " + RunFolder.shellQuote("data.test=" + data.resolve("test.jsonl"))
+                + " --set " + RunFolder.shellQuote("output.dir=" + run) + " --split test";
+        out().println("Next: " + eval + "; " + askSuggestion(model, run,
                 McqReader.readAll(test).get(1)));
         out().flush();
         return result.interrupted() ? ExitCodes.INTERRUPTED : ExitCodes.OK;

@@ -37,6 +37,8 @@ class DemoTest {
             assertTrue(Files.exists(tmp.resolve(f)), f);
         }
         assertSuggestedQuestionHasItsAnswerAmongTheOptions(r.out());
+        assertTrue(r.out().contains("--set output.dir=" + tmp.resolve("run") + " --split test"),
+                "the suggested eval names this run's folder: " + r.out());
         System.out.printf("demo: %.1f s%n", seconds); // timing is reported, not asserted: CI machines vary
     }
 
