@@ -11,6 +11,7 @@ import io.medqa.MedqaException;
 import io.medqa.data.JsonlLines;
 import io.medqa.data.McqSample;
 import io.medqa.data.PromptFormat;
+import io.medqa.lora.LoadedModel;
 import io.medqa.model.Generator;
 import io.medqa.model.Sampling;
 import picocli.CommandLine.Command;

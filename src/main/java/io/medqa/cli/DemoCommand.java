@@ -13,6 +13,7 @@ import io.medqa.data.PromptFormat;
 import io.medqa.data.SyntheticMcq;
 import io.medqa.eval.EvalReport;
 import io.medqa.eval.Evaluator;
+import io.medqa.lora.LoadedModel;
 import io.medqa.model.Devices;
 import io.medqa.model.Generator;
 import io.medqa.model.Sampling;

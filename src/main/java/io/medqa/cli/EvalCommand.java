@@ -10,6 +10,7 @@ import io.medqa.config.TrainConfig;
 import io.medqa.data.McqReader;
 import io.medqa.eval.EvalReport;
 import io.medqa.eval.Evaluator;
+import io.medqa.lora.LoadedModel;
 import io.medqa.lora.LoraAdapter;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;

@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.medqa.ExitCodes;
 import io.medqa.MedqaException;
+import io.medqa.lora.LoadedModel;
 import io.medqa.model.ChatTemplate;
 import io.medqa.model.Generator;
 import io.medqa.model.Qwen3Model;

@@ -11,6 +11,7 @@ import io.medqa.eval.EvalReport;
 import io.medqa.eval.Evaluator;
 import io.medqa.eval.MultiMedQa;
 import io.medqa.eval.SuiteReport;
+import io.medqa.lora.LoadedModel;
 
 import java.nio.file.Files;
 import java.nio.file.Path;

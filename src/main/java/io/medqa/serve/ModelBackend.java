@@ -4,13 +4,11 @@ import ai.djl.Device;
 import ai.djl.ndarray.types.DataType;
 import io.medqa.data.McqSample;
 import io.medqa.eval.LetterScorer;
-import io.medqa.lora.LoraAdapter;
+import io.medqa.lora.LoadedModel;
 import io.medqa.model.Generator;
 import io.medqa.model.Qwen3Model;
 import io.medqa.model.QwenTokenizer;
 import io.medqa.model.Sampling;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -20,19 +18,17 @@ import java.util.Set;
 /** A Qwen3 model with an optional LoRA adapter, loaded once, scored with {@link LetterScorer}. */
 public final class ModelBackend implements Backend, AutoCloseable {
 
-    private static final Logger LOG = LoggerFactory.getLogger(ModelBackend.class);
-
+    private final LoadedModel loaded;
     private final QwenTokenizer tokenizer;
     private final Qwen3Model model;
-    private final LoraAdapter adapter;
     private final LetterScorer scorer;
     private final Generator generator;
     private final Set<Integer> stopIds;
 
-    private ModelBackend(QwenTokenizer tokenizer, Qwen3Model model, LoraAdapter adapter) {
-        this.tokenizer = tokenizer;
-        this.model = model;
-        this.adapter = adapter;
+    private ModelBackend(LoadedModel loaded) {
+        this.loaded = loaded;
+        this.tokenizer = loaded.tokenizer;
+        this.model = loaded.model;
         this.scorer = LetterScorer.chat(model, tokenizer);
         this.stopIds = tokenizer.stopIds(model.config());
         this.generator = new Generator(model, stopIds);
@@ -40,20 +36,11 @@ public final class ModelBackend implements Backend, AutoCloseable {
 
     /** @param adapterDir null for the base model alone */
     public static ModelBackend open(Path modelDir, Path adapterDir, Device device, DataType dtype) {
-        long t0 = System.nanoTime();
-        QwenTokenizer tokenizer = QwenTokenizer.load(modelDir);
-        Qwen3Model model = null;
+        LoadedModel loaded = LoadedModel.open(modelDir, adapterDir, device, dtype);
         try {
-            model = Qwen3Model.load(modelDir, device, dtype);
-            LoraAdapter adapter = adapterDir == null ? null : LoraAdapter.load(model, adapterDir);
-            LOG.info("loaded {}{} on {} in {} ({} ms)", modelDir, adapterDir == null ? "" : " with adapter " + adapterDir,
-                    device, dtype, (System.nanoTime() - t0) / 1_000_000);
-            return new ModelBackend(tokenizer, model, adapter);
+            return new ModelBackend(loaded);
         } catch (RuntimeException e) {
-            if (model != null) {
-                model.close();
-            }
-            tokenizer.close();
+            loaded.close();
             throw e;
         }
     }
@@ -114,10 +101,6 @@ public final class ModelBackend implements Backend, AutoCloseable {
 
     @Override
     public void close() {
-        if (adapter != null) {
-            adapter.close();
-        }
-        model.close();
-        tokenizer.close();
+        loaded.close();
     }
 }

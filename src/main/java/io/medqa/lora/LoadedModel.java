@@ -1,8 +1,7 @@
-package io.medqa.cli;
+package io.medqa.lora;
 
 import ai.djl.Device;
 import ai.djl.ndarray.types.DataType;
-import io.medqa.lora.LoraAdapter;
 import io.medqa.model.Qwen3Model;
 import io.medqa.model.QwenTokenizer;
 import org.slf4j.Logger;
@@ -10,14 +9,18 @@ import org.slf4j.LoggerFactory;
 
 import java.nio.file.Path;
 
-/** A base model, its tokenizer and an optional LoRA adapter applied on the fly. */
-final class LoadedModel implements AutoCloseable {
+/**
+ * A base model, its tokenizer and an optional LoRA adapter applied on the fly, loaded together and
+ * closed together: what eval, ask, generate, the demo and the server all start from.
+ */
+public final class LoadedModel implements AutoCloseable {
 
     private static final Logger LOG = LoggerFactory.getLogger(LoadedModel.class);
 
-    final QwenTokenizer tokenizer;
-    final Qwen3Model model;
-    final LoraAdapter adapter;
+    public final QwenTokenizer tokenizer;
+    public final Qwen3Model model;
+    /** null for the base model alone */
+    public final LoraAdapter adapter;
 
     private LoadedModel(QwenTokenizer tokenizer, Qwen3Model model, LoraAdapter adapter) {
         this.tokenizer = tokenizer;
@@ -26,7 +29,7 @@ final class LoadedModel implements AutoCloseable {
     }
 
     /** @param adapterDir null for the base model alone */
-    static LoadedModel open(Path modelDir, Path adapterDir, Device device, DataType dtype) {
+    public static LoadedModel open(Path modelDir, Path adapterDir, Device device, DataType dtype) {
         long t0 = System.nanoTime();
         QwenTokenizer tokenizer = QwenTokenizer.load(modelDir);
         Qwen3Model model = null;
