@@ -14,7 +14,7 @@ import java.io.PrintWriter;
         description = "Fine-tune Qwen3 models with LoRA for medical multiple-choice questions, evaluate them "
                 + "and ask them questions, on DJL's PyTorch engine (CPU, CUDA or ROCm).",
         subcommands = {DemoCommand.class, TrainCommand.class, EvalCommand.class, AskCommand.class, MergeCommand.class,
-            GenerateCommand.class, BenchCommand.class, ServeCommand.class, ServeLoadCommand.class, DownloadCommand.class,
+            GenerateCommand.class, BenchCommand.class, LogitsCommand.class, ServeCommand.class, ServeLoadCommand.class, DownloadCommand.class,
             CompletionCommand.class,
             CommandLine.HelpCommand.class},
         footerHeading = "%nExamples:%n",

@@ -12,7 +12,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class HelpTest {
 
-    private static final String[] COMMANDS = {"demo", "train", "eval", "ask", "merge", "generate", "download", "completion"};
+    private static final String[] COMMANDS = {"demo", "train", "eval", "ask", "merge", "generate", "download", "completion", "logits"};
 
     private static CliTest.Run run(String columns, String... args) {
         StringWriter out = new StringWriter();
