@@ -216,6 +216,33 @@ def read_medqa(path):
     return ids.long(), logits.float(), meta, positions
 
 
+def untied_head_note(torch, model_dir, on_disk):
+    """A stored lm_head.weight that differs from the embeddings of a tied model: medqa uses the embeddings
+    (as transformers 4 did), transformers 5 then keeps the stored head, so the two read different models."""
+    if not on_disk.get("tie_word_embeddings", False):
+        return None
+    from safetensors import safe_open
+    where = {}
+    for name in sorted(os.listdir(model_dir)):
+        if name.endswith(".safetensors"):
+            with safe_open(os.path.join(model_dir, name), framework="pt") as f:
+                for key in ("lm_head.weight", "model.embed_tokens.weight"):
+                    if key in f.keys():
+                        where[key] = os.path.join(model_dir, name)
+    if "lm_head.weight" not in where or "model.embed_tokens.weight" not in where:
+        return None
+
+    def load(key):
+        with safe_open(where[key], framework="pt") as f:
+            return f.get_tensor(key)
+
+    if torch.equal(load("lm_head.weight"), load("model.embed_tokens.weight")):
+        return None
+    return (f"{model_dir}: tie_word_embeddings is true but the stored lm_head.weight differs from "
+            "model.embed_tokens.weight: medqa uses the embeddings as the head, this transformers version may use "
+            "the stored lm_head (it warns 'we will NOT tie them'), so large differences are expected")
+
+
 def load_hf(torch, model_dir, adapter, dtype, device, attn):
     from transformers import AutoModelForCausalLM
     try:
@@ -291,6 +318,9 @@ def compare(args, torch=None):
     if "rope_theta" not in on_disk:
         log(f"warning: {args.model}/config.json has no top-level rope_theta; medqa reads only that key (and "
             "uses 10000 without it), so the logits will differ if the model's RoPE base is another")
+    note = untied_head_note(torch, args.model, on_disk)
+    if note:
+        log("warning: " + note)
     vocab = on_disk.get("vocab_size")
     if medqa.shape[2] != vocab:
         raise Refused(f"{args.medqa}: logits have {medqa.shape[2]} columns, {args.model} has vocab_size {vocab}")
@@ -301,7 +331,7 @@ def compare(args, torch=None):
         "vocab": int(vocab), "medqa_meta": meta, "versions": {
             "torch": torch.__version__, "transformers": transformers.__version__,
             "cuda_device": torch.cuda.get_device_name(0) if device.startswith("cuda") else None},
-        "fp32_tol": args.fp32_tol, "runs": {}, "checks": [],
+        "fp32_tol": args.fp32_tol, "untied_head": note, "runs": {}, "checks": [],
     }
     try:
         import peft
@@ -379,6 +409,8 @@ def print_report(r):
               f"{d['logit_scale']:8.3f} {d['argmax_agreement']:8.4f}")
     for c in r["checks"]:
         print(f"{'ok  ' if c['pass'] else 'FAIL'} {c['check']}: {c['value']:.3e}")
+    if r.get("untied_head"):
+        print("note: " + r["untied_head"])
     print(r["verdict"] + ("" if not r["failures"] else ": " + "; ".join(r["failures"])))
 
 
