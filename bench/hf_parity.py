@@ -185,7 +185,20 @@ def cmd_make_model(args):
     size = sum(os.path.getsize(os.path.join(out, f)) for f in files)
     print(f"wrote {out}: {', '.join(files)} ({size / 2**30:.2f} GiB), {args.shape}, seed {args.seed}, {args.dtype}, "
           f"transformers {transformers.__version__}, torch {torch.__version__}")
+    # The same seed, shape and versions give the same weights; the digests show whether two machines agree.
+    for f in files:
+        if f.endswith(".safetensors"):
+            print(f"sha256 {sha256(os.path.join(out, f))}  {f}")
     return EXIT_PASS
+
+
+def sha256(path):
+    import hashlib
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 24), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def read_medqa(path):
