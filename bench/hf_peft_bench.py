@@ -71,6 +71,37 @@ class SyntheticTokens:
         return [[self.next_u64() % self.vocab for _ in range(seq_len)] for _ in range(rows)]
 
 
+def transformers_major(transformers):
+    return int(transformers.__version__.split(".")[0])
+
+
+def qwen3_config(transformers, config_class, cfg):
+    """A Qwen3Config with SDPA attention and exactly cfg's RoPE base.
+
+    transformers 5 keeps RoPE's base in rope_parameters (4.x: a top-level rope_theta); a base that did
+    not arrive would silently be 10,000, so it is read back and checked.
+    """
+    cfg = dict(cfg)
+    theta = float(cfg.pop("rope_theta"))
+    if transformers_major(transformers) >= 5:
+        config = config_class(**cfg, rope_parameters={"rope_type": "default", "rope_theta": theta},
+                              attn_implementation="sdpa")
+    else:
+        config = config_class(**cfg, rope_theta=theta, attn_implementation="sdpa")
+    got = getattr(config, "rope_theta", None)
+    if got is None:
+        got = (getattr(config, "rope_parameters", None) or {}).get("rope_theta")
+    if got is None or float(got) != theta:
+        sys.exit("hf_peft_bench: transformers %s made a config with rope_theta %s, not %s"
+                 % (transformers.__version__, got, theta))
+    return config
+
+
+def dtype_argument(transformers, dtype):
+    """from_pretrained's dtype keyword: dtype in transformers 5, torch_dtype before."""
+    return {"dtype": dtype} if transformers_major(transformers) >= 5 else {"torch_dtype": dtype}
+
+
 def shape_of(cfg, name):
     """(out, in) of a projection, as Qwen3Config.projectionShape in medqa."""
     q = cfg["num_attention_heads"] * cfg["head_dim"]
@@ -178,7 +209,7 @@ def main(argv):
     torch.manual_seed(a.seed)
     if a.shape:
         cfg = dict(SHAPES[a.shape])
-        config = Qwen3Config(**cfg, attn_implementation="sdpa")
+        config = qwen3_config(transformers, Qwen3Config, cfg)
         with torch.device(device):
             model = Qwen3ForCausalLM(config)
         model = model.to(dtype)
@@ -186,7 +217,8 @@ def main(argv):
             torch.cuda.empty_cache()  # the fp32 originals: not to be counted as memory in use
         source = "shape %s (random weights)" % a.shape
     else:
-        model = Qwen3ForCausalLM.from_pretrained(a.model, torch_dtype=dtype, attn_implementation="sdpa").to(device)
+        model = Qwen3ForCausalLM.from_pretrained(a.model, attn_implementation="sdpa",
+                                                 **dtype_argument(transformers, dtype)).to(device)
         c = model.config
         cfg = {k: getattr(c, k, None) for k in SHAPES["tiny"]}  # only the shape keys are read below
         if getattr(c, "head_dim", None) is None:
@@ -215,6 +247,7 @@ def main(argv):
         "engine": "PyTorch %s, transformers %s, peft %s" % (torch.__version__, transformers.__version__,
                                                             peft.__version__),
         "device": str(device) + (" (%s)" % torch.cuda.get_device_name(device) if cuda else ""),
+        "attention": getattr(model.config, "_attn_implementation", None),
         "cpu_cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "model": source,
         "config": {k: cfg[k] for k in ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
                                        "num_attention_heads", "num_key_value_heads", "head_dim",

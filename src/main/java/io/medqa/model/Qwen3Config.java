@@ -74,9 +74,7 @@ public record Qwen3Config(
         }
         refuseIfTrue(file, root, "attention_bias", "attention biases are not part of Qwen3 as released");
         refuseIfTrue(file, root, "use_sliding_window", "sliding-window attention is not implemented");
-        if (root.hasNonNull("rope_scaling")) {
-            throw new MedqaException(ExitCodes.DATA, file + ": rope_scaling is set; medqa implements plain RoPE only");
-        }
+        double ropeTheta = ropeTheta(file, root);
         int hidden = requiredInt(file, root, "hidden_size");
         int heads = requiredInt(file, root, "num_attention_heads");
         List<Integer> eos = new ArrayList<>();
@@ -96,7 +94,7 @@ public record Qwen3Config(
                     root.has("num_key_value_heads") ? requiredInt(file, root, "num_key_value_heads") : heads,
                     root.hasNonNull("head_dim") ? requiredInt(file, root, "head_dim") : hidden / heads,
                     root.path("rms_norm_eps").asDouble(1e-6),
-                    root.path("rope_theta").asDouble(10000.0),
+                    ropeTheta,
                     root.path("max_position_embeddings").asInt(32768),
                     root.path("tie_word_embeddings").asBoolean(false),
                     root.path("torch_dtype").asText(root.path("dtype").asText("float32")),
@@ -131,6 +129,42 @@ public record Qwen3Config(
                     + (n == null ? " is missing" : " must be a positive integer, got " + n));
         }
         return n.asInt();
+    }
+
+    /**
+     * RoPE's base. transformers 4.x writes a top-level {@code rope_theta} (with {@code rope_scaling}
+     * null); transformers 5 writes {@code rope_parameters: {rope_type, rope_theta}} instead. Either
+     * form is read; a scaled RoPE (any rope_type but "default", e.g. yarn or linear) is refused, since
+     * medqa implements the plain one.
+     */
+    static double ropeTheta(Path file, JsonNode root) {
+        double theta = root.path("rope_theta").asDouble(10000.0);
+        for (String key : new String[] {"rope_scaling", "rope_parameters"}) {
+            JsonNode rope = root.get(key);
+            if (rope == null || rope.isNull()) {
+                continue;
+            }
+            if (!rope.isObject()) {
+                throw new MedqaException(ExitCodes.DATA, file + ": key " + key + " must be an object or null, got " + rope);
+            }
+            String type = rope.path("rope_type").asText(rope.path("type").asText("default"));
+            if (!type.equals("default")) {
+                throw new MedqaException(ExitCodes.DATA, file + ": " + key + " has rope_type \"" + type
+                        + "\"; medqa implements plain RoPE (rope_type \"default\") only");
+            }
+            JsonNode t = rope.get("rope_theta");
+            if (t != null && !t.isNull()) {
+                if (!t.isNumber() || !(t.asDouble() > 0)) {
+                    throw new MedqaException(ExitCodes.DATA, file + ": " + key + ".rope_theta must be a positive number, got " + t);
+                }
+                if (root.hasNonNull("rope_theta") && root.path("rope_theta").asDouble() != t.asDouble()) {
+                    throw new MedqaException(ExitCodes.DATA, file + ": rope_theta (" + root.path("rope_theta")
+                            + ") and " + key + ".rope_theta (" + t + ") disagree");
+                }
+                theta = t.asDouble();
+            }
+        }
+        return theta;
     }
 
     private static void refuseIfTrue(Path file, JsonNode root, String key, String why) {
