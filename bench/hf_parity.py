@@ -178,7 +178,8 @@ def cmd_make_model(args):
     log(f"initialised {args.shape} ({n:,} parameters, {args.dtype}) in {time.time() - t0:.1f} s; saving to {out}")
     save_model(model, out)
     # save_pretrained writes config.json in its own version's layout (transformers 5 moves rope_theta into
-    # rope_parameters, which medqa does not read); put the Hub's layout back, which every version loads.
+    # rope_parameters); put the Hub's layout back, as every released Qwen3 folder has it, which every
+    # version of transformers loads and medqa has always read.
     write_config()
     check_config(AutoConfig.from_pretrained(out), want, config_path)
     files = sorted(f for f in os.listdir(out) if f.endswith(".safetensors") or f.endswith(".json"))
@@ -328,9 +329,9 @@ def compare(args, torch=None):
         raise Refused("--device cuda: torch sees no CUDA device; use --device cpu")
     with open(os.path.join(args.model, "config.json")) as f:
         on_disk = json.load(f)
-    if "rope_theta" not in on_disk:
-        log(f"warning: {args.model}/config.json has no top-level rope_theta; medqa reads only that key (and "
-            "uses 10000 without it), so the logits will differ if the model's RoPE base is another")
+    if "rope_theta" not in on_disk and "rope_theta" not in (on_disk.get("rope_parameters") or {}):
+        log(f"warning: {args.model}/config.json names no RoPE base (rope_theta, or rope_parameters.rope_theta): "
+            "each side then takes its own default")
     note = untied_head_note(torch, args.model, on_disk)
     if note:
         log("warning: " + note)

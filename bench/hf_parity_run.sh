@@ -9,7 +9,8 @@
 #   bench/hf_parity_run.sh tiny cpu cpu                        # about 2 minutes on 2 CPU cores
 #   OUT=parity-out bench/hf_parity_run.sh qwen3-1.7b gpu cuda  # medqa on the GPU needs a CUDA libtorch (README)
 #
-# P (default /tmp/parity) holds the models and logits: about 3.5 GB for qwen3-1.7b.
+# P (default /tmp/parity) holds the models and logits: about 3.5 GB for qwen3-1.7b. MEDQA (default
+# scripts/medqa) is the medqa launcher, e.g. medqa/bin/medqa of a scripts/bundle folder.
 set -uo pipefail
 shape=${1:?SHAPE: qwen3-1.7b, qwen3-0.6b or tiny}
 mdev=${2:?MEDQA_DEVICE: cpu or gpu}
@@ -17,6 +18,7 @@ hdev=${3:?HF_DEVICE: cpu or cuda}
 py=${4:-python3}
 P=${P:-/tmp/parity}
 OUT=${OUT:-$P/out}
+MEDQA=${MEDQA:-scripts/medqa}
 export PYTHONUNBUFFERED=1
 mkdir -p "$P" "$OUT"
 failed=0
@@ -44,22 +46,22 @@ echo "selftest: $(tail -n 1 "$OUT/selftest.log")"
 "$py" bench/hf_parity.py make-model --shape "$shape" --out "$P/$shape" --seed 0 --dtype bfloat16 --force \
   2> "$OUT/make-model.err" | tee "$OUT/make-model.log" || { failed=1; tail -3 "$OUT/make-model.err"; }
 for d in fp32 fp16; do
-  scripts/medqa logits --model "$P/$shape" --device "$mdev" --dtype "$d" --out "$P/$shape-$d.safetensors" || failed=1
+  "$MEDQA" logits --model "$P/$shape" --device "$mdev" --dtype "$d" --out "$P/$shape-$d.safetensors" || failed=1
   compare "$shape-$d" "$P/$shape" "$P/$shape-$d.safetensors"
 done
 
 "$py" bench/hf_parity.py make-model --shape tiny --out "$P/lora-base" --seed 0 --force 2> "$OUT/lora-base.err" \
   || { failed=1; tail -3 "$OUT/lora-base.err"; }
 sed -e 's/^\(  max_steps:\) *0 /\1 30 /' -e 's/^\(  save_best:\) *true/\1 false/' configs/demo.yaml > "$P/demo30.yaml"
-scripts/medqa demo --dir "$P/demo" --config "$P/demo30.yaml" > "$OUT/demo.log" 2>&1 || { failed=1; tail -3 "$OUT/demo.log"; }
+"$MEDQA" demo --dir "$P/demo" --config "$P/demo30.yaml" > "$OUT/demo.log" 2>&1 || { failed=1; tail -3 "$OUT/demo.log"; }
 cp "$P/demo/model/tokenizer.json" "$P/demo/model/tokenizer_config.json" "$P/lora-base/"
-scripts/medqa train --config "$P/demo30.yaml" --overwrite --set model.path="$P/lora-base" \
+"$MEDQA" train --config "$P/demo30.yaml" --overwrite --set model.path="$P/lora-base" \
   --set data.train="$P/demo/data/train.jsonl" --set data.validation="$P/demo/data/validation.jsonl" \
   --set data.test="$P/demo/data/test.jsonl" --set output.dir="$P/lora-run" --set device="$mdev" \
   > "$OUT/train.log" 2>&1 || failed=1
 tail -n 1 "$OUT/train.log"
 for d in fp32 fp16; do
-  scripts/medqa logits --model "$P/lora-base" --adapter "$P/lora-run" --device "$mdev" --dtype "$d" \
+  "$MEDQA" logits --model "$P/lora-base" --adapter "$P/lora-run" --device "$mdev" --dtype "$d" \
     --out "$P/lora-$d.safetensors" || failed=1
   compare "lora-$d" "$P/lora-base" "$P/lora-$d.safetensors" --adapter "$P/lora-run"
 done
