@@ -27,7 +27,7 @@ verdict() { # name, JSON report
   "$py" -c 'import json, sys
 r = json.load(open(sys.argv[2]))
 print(sys.argv[1], r["verdict"], " ".join("%s=%.3g" % (k, v["max_abs"]) for k, v in r["runs"].items()))' "$1" "$2" \
-    || { echo "$1: no report (see ${2%.json}.err)"; tail -3 "${2%.json}.err"; }
+    2>/dev/null || { echo "$1: no report (see ${2%.json}.err)"; tail -3 "${2%.json}.err"; }
 }
 
 compare() { # name, model, medqa file, extra flags...
