@@ -76,8 +76,11 @@ public final class TinyQwen3 {
             w.put(p + "mlp.down_proj.weight", gaussian(r, s.hidden() * s.intermediate(), 1 / Math.sqrt(s.intermediate())));
         }
         w.put("model.norm.weight", nearOne(r, s.hidden()));
-        // Stored even when tied, as Qwen3-1.7B does; a tied model must ignore it.
-        w.put("lm_head.weight", gaussian(r, s.vocab() * s.hidden(), 1 / Math.sqrt(s.hidden())));
+        // Stored even when tied, as Qwen3-1.7B does, and then equal to the embeddings as there: transformers
+        // 4 ties the head to embed_tokens and ignores the stored copy, transformers 5 keeps a stored head
+        // that differs, so only an equal copy makes the folder mean the same model to both (and to medqa).
+        float[] untied = gaussian(r, s.vocab() * s.hidden(), 1 / Math.sqrt(s.hidden()));
+        w.put("lm_head.weight", s.tied() ? w.get("model.embed_tokens.weight").clone() : untied);
         return w;
     }
 

@@ -165,4 +165,26 @@ class CheckpointDefectsTest {
         rewriteWeights(dir, "lm_head.weight", "lm_head.weight", new long[] {3, 3});
         Qwen3Model.load(dir, Device.cpu(), DataType.FLOAT32).close();
     }
+
+    @Test
+    void tiedModelsHeadIsTheEmbeddingsWhateverIsStored() throws Exception {
+        // The folder TinyQwen3 writes stores lm_head equal to the embeddings, as Qwen3-1.7B does; an
+        // all-zero stored head of the right shape must change nothing.
+        float[] stored = TinyQwen3.weights(SPEC).get("lm_head.weight");
+        assertTrue(java.util.Arrays.equals(stored, TinyQwen3.weights(SPEC).get("model.embed_tokens.weight")));
+        float[] want = lastLogits(model());
+        Path zeroed = TinyQwen3.write(tmp.resolve("z"), SPEC, "F32", 1);
+        rewriteWeights(zeroed, "lm_head.weight", "lm_head.weight", new long[] {SPEC.vocab(), SPEC.hidden()});
+        float[] got = lastLogits(zeroed);
+        assertTrue(java.util.Arrays.equals(want, got), "the stored head was used");
+        assertTrue(java.util.Arrays.stream(new double[] {want[0], want[1]}).anyMatch(v -> v != 0), "logits are not all zero");
+    }
+
+    private static float[] lastLogits(Path dir) {
+        try (Qwen3Model m = Qwen3Model.load(dir, Device.cpu(), DataType.FLOAT32);
+             ai.djl.ndarray.NDManager sub = m.manager().newSubManager()) {
+            var ids = Tensors.fromHost(sub, new long[] {1, 2, 3, 4, 5}, new ai.djl.ndarray.types.Shape(1, 5));
+            return m.logits(m.forward(ids, null, false)).toFloatArray();
+        }
+    }
 }
