@@ -40,6 +40,9 @@ public final class Qwen3Model implements AutoCloseable {
     // pass, and a scalar made per op would cost a host-to-device copy per layer on a GPU (see Tensors).
     private final NDArray attentionScale;
     private final NDArray rmsEps;
+    // Attention kernel; sdpa is non-null when it is chosen (loaded once, freed with the manager).
+    private volatile Attention attentionImplementation = Attention.EAGER;
+    private volatile Sdpa sdpa;
 
     private Qwen3Model(Qwen3Config config, NDManager manager, DataType dtype, NDArray embedTokens,
                        List<Qwen3Layer> layers, NDArray norm, NDArray lmHead) {
@@ -145,6 +148,18 @@ public final class Qwen3Model implements AutoCloseable {
         return layers;
     }
 
+    /** How attention is computed from now on; sdpa loads its TorchScript module the first time. */
+    public synchronized void setAttention(Attention implementation) {
+        if (implementation == Attention.SDPA && sdpa == null) {
+            sdpa = Sdpa.load(manager, config.headDim(), config.numKeyValueGroups());
+        }
+        attentionImplementation = implementation;
+    }
+
+    public Attention attentionImplementation() {
+        return attentionImplementation;
+    }
+
     /**
      * The decoder stack, up to and including the final norm.
      *
@@ -160,14 +175,17 @@ public final class Qwen3Model implements AutoCloseable {
         int start = cache == null ? 0 : cache.length();
         NDManager m = inputIds.getManager();
         NDArray[] cosSin = rope.cosSin(m, start, (int) tokens, dtype); // each (tokens, head_dim)
-        NDArray mask = tokens <= 1 ? null : start == 0 ? masks.square(m, (int) tokens) : causalMask(m, start, (int) tokens);
+        // SDPA's is_causal is the mask of a sequence that starts at 0; decoding steps after it stay eager.
+        Sdpa fused = attentionImplementation == Attention.SDPA && start == 0 ? sdpa : null;
+        NDArray mask = tokens <= 1 || fused != null ? null
+                : start == 0 ? masks.square(m, (int) tokens) : causalMask(m, start, (int) tokens);
 
         NDArray x = inputIds.getNDArrayInternal()
                 .embedding(inputIds, embedTokens, SparseFormat.DENSE).singletonOrThrow();
         for (int i = 0; i < layers.size(); i++) {
             Qwen3Layer layer = layers.get(i);
             NDArray h = rmsNorm(x, layer.inputLayernorm);
-            x = x.add(attention(layer, i, h, batch, tokens, cosSin, mask, cache, training));
+            x = x.add(attention(layer, i, h, batch, tokens, cosSin, mask, fused, cache, training));
             h = rmsNorm(x, layer.postAttentionLayernorm);
             NDArray gate = layer.gateProj.forward(h, training);
             NDArray up = layer.upProj.forward(h, training);
@@ -203,7 +221,7 @@ public final class Qwen3Model implements AutoCloseable {
     }
 
     private NDArray attention(Qwen3Layer layer, int index, NDArray h, long batch, long tokens,
-                              NDArray[] cosSin, NDArray mask, KvCache cache, boolean training) {
+                              NDArray[] cosSin, NDArray mask, Sdpa fused, KvCache cache, boolean training) {
         int heads = config.numAttentionHeads();
         int kvHeads = config.numKeyValueHeads();
         int groups = config.numKeyValueGroups();
@@ -220,6 +238,12 @@ public final class Qwen3Model implements AutoCloseable {
             NDArray[] kv = cache.append(index, k, v);
             k = kv[0];
             v = kv[1];
+        }
+        if (fused != null) {
+            NDArray out = fused.causal(q, k, v) // (batch, heads, tokens, head_dim)
+                    .transpose(0, 2, 1, 3)
+                    .reshape(batch, tokens, (long) heads * d);
+            return layer.oProj.forward(out, training);
         }
         // GQA without copying kv heads: query heads grouped as (batch, kv_heads, groups, tokens, head_dim)
         // broadcast against (batch, kv_heads, 1, keys, head_dim).
