@@ -102,22 +102,25 @@ final class Sdpa implements AutoCloseable {
     }
 
     private static PtSymbolBlock loadModule(NDManager manager, String source) {
-        byte[] archive = TorchScriptArchive.module("sdpa", "Sdpa", source);
-        try {
-            return load(manager, archive);
-        } catch (EngineException e) {
-            throw new MedqaException(ExitCodes.UNAVAILABLE, "cannot load the TorchScript module for attention sdpa: "
-                    + MedqaException.firstLine(e.getMessage()) + " (use attention eager)", e);
-        }
+        return load(manager, TorchScriptArchive.module("sdpa", "Sdpa", source));
     }
 
     /** Loads a TorchScript archive from memory onto {@code manager}'s device. */
     static PtSymbolBlock load(NDManager manager, byte[] archive) {
         try {
             return JniUtils.loadModule((PtNDManager) manager, new ByteArrayInputStream(archive), true, false);
+        } catch (EngineException e) {
+            throw new MedqaException(ExitCodes.UNAVAILABLE, "cannot load the TorchScript module for attention sdpa: "
+                    + oneLine(e.getMessage()) + " (attention eager needs no module)", e);
         } catch (IOException e) {
             throw new java.io.UncheckedIOException(e); // a ByteArrayInputStream does not fail
         }
+    }
+
+    /** libtorch's message, which may start with an empty line and quote the source, on one line. */
+    static String oneLine(String message) {
+        String s = message == null ? "" : message.replaceAll("\\s+", " ").trim();
+        return s.length() > 400 ? s.substring(0, 400) + "..." : s;
     }
 
     @Override
