@@ -21,6 +21,10 @@ import java.util.Locale;
 public enum Attention {
     EAGER, SDPA;
 
+    /** What a model computes with unless told otherwise; medqa-defaults.yaml's model.attention agrees. */
+    public static final String DEFAULT_NAME = "eager";
+    public static final Attention DEFAULT = parse(DEFAULT_NAME);
+
     /** The name in configs and on the command line. */
     public String id() {
         return name().toLowerCase(Locale.ROOT);
