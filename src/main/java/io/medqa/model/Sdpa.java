@@ -40,22 +40,33 @@ final class Sdpa implements AutoCloseable {
 
     /**
      * Loads the module on {@code manager}'s device; it is freed with {@code manager} or by
-     * {@link #close()}. libtorch 2.5+ shares kv heads itself ({@code enable_gqa}); older builds
-     * reject that argument when compiling, and then each kv head is repeated for its query heads.
+     * {@link #close()}.
+     *
+     * <p>Grouped kv heads: on a GPU, SDPA shares them itself ({@code enable_gqa}, libtorch 2.5+; CUDA's
+     * flash kernel takes it, as transformers passes it there); should libtorch refuse the argument, each
+     * kv head is repeated instead. On the CPU they are always repeated for their query heads first:
+     * libtorch's CPU flash kernel wants as many kv heads as query heads and sends {@code enable_gqa} to
+     * the unfused math path, which measured 1.5-3x slower per training step than repeating
+     * (docs/benchmarks.md).
      *
      * @param groups query heads per kv head
      */
     static Sdpa load(NDManager manager, int headDim, int groups) {
-        try {
-            return new Sdpa(loadModule(manager, source(headDim, groups, true)), groups > 1);
-        } catch (MedqaException first) {
-            if (groups == 1) {
-                throw first;
-            }
-            org.slf4j.LoggerFactory.getLogger(Sdpa.class).debug("enable_gqa refused, repeating kv heads: {}",
-                    first.getMessage());
-            return new Sdpa(loadModule(manager, source(headDim, groups, false)), false);
+        if (groups == 1 || !manager.getDevice().isGpu()) {
+            return loadRepeatingKvHeads(manager, headDim, groups);
         }
+        try {
+            return loadSharingKvHeads(manager, headDim, groups);
+        } catch (MedqaException refused) {
+            org.slf4j.LoggerFactory.getLogger(Sdpa.class).debug("enable_gqa refused, repeating kv heads: {}",
+                    refused.getMessage());
+            return loadRepeatingKvHeads(manager, headDim, groups);
+        }
+    }
+
+    /** The module with kv heads shared by {@code enable_gqa}. */
+    static Sdpa loadSharingKvHeads(NDManager manager, int headDim, int groups) {
+        return new Sdpa(loadModule(manager, source(headDim, groups, true)), true);
     }
 
     /** The module with kv heads repeated in its source rather than shared by {@code enable_gqa}. */
