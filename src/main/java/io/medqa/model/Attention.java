@@ -21,8 +21,12 @@ import java.util.Locale;
 public enum Attention {
     EAGER, SDPA;
 
-    /** What a model computes with unless told otherwise; medqa-defaults.yaml's model.attention agrees. */
-    public static final String DEFAULT_NAME = "eager";
+    /**
+     * What the commands compute with unless told otherwise (medqa-defaults.yaml's model.attention
+     * agrees): sdpa, faster and smaller than eager on the CPU (docs/benchmarks.md), as transformers
+     * defaults to it.
+     */
+    public static final String DEFAULT_NAME = "sdpa";
     public static final Attention DEFAULT = parse(DEFAULT_NAME);
 
     /** The name in configs and on the command line. */

@@ -20,7 +20,9 @@ import java.util.List;
  * <p>Per layer: x += o_proj(attn(input_layernorm(x))); x += down(silu(gate(h)) * up(h)) with
  * h = post_attention_layernorm(x). In attention, q_norm/k_norm (RMSNorm over head_dim) come before
  * RoPE (half-split convention), kv heads are shared by groups of query heads (GQA), the scale is
- * head_dim^-0.5 and the softmax runs in fp32. RMSNorm always computes in fp32.
+ * head_dim^-0.5 and the softmax runs in fp32. RMSNorm always computes in fp32. With
+ * {@link Attention#SDPA} the scores, mask, softmax and product with v of a sequence that starts at
+ * position 0 are one call to PyTorch's scaled_dot_product_attention ({@link Sdpa}).
  *
  * <p>The model owns its weights through one manager. Activations belong to the manager of the input
  * ids; callers wrap a forward in an {@link ai.djl.ndarray.NDScope} so every intermediate is freed.
@@ -148,7 +150,10 @@ public final class Qwen3Model implements AutoCloseable {
         return layers;
     }
 
-    /** How attention is computed from now on; sdpa loads its TorchScript module the first time. */
+    /**
+     * How attention is computed from now on; sdpa loads its TorchScript module the first time. A model
+     * computes eager until this is called (the commands call it with model.attention or --attention).
+     */
     public synchronized void setAttention(Attention implementation) {
         if (implementation == Attention.SDPA && sdpa == null) {
             sdpa = Sdpa.load(manager, config.headDim(), config.numKeyValueGroups());
