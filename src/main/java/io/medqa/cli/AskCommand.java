@@ -97,7 +97,7 @@ final class AskCommand extends BaseCommand {
         List<McqSample> fromFile = input != null ? readInput(input) : null;
         Device device = compute.resolveDevice();
         DataType dtype = compute.resolveDtype(device);
-        try (LoadedModel loaded = LoadedModel.open(model, adapter, device, dtype)) {
+        try (LoadedModel loaded = LoadedModel.open(model, adapter, device, dtype, compute.resolveAttention())) {
             Generator generator = new Generator(loaded.model, loaded.tokenizer.stopIds(loaded.model.config()));
             if (fromArgs != null || fromFile != null) {
                 for (McqSample s : fromArgs != null ? fromArgs : fromFile) {

@@ -10,6 +10,7 @@ import io.medqa.MedqaException;
 import io.medqa.bench.Bench;
 import io.medqa.bench.BenchShape;
 import io.medqa.config.TrainConfig;
+import io.medqa.model.Attention;
 import io.medqa.model.Devices;
 import io.medqa.model.Qwen3Model;
 import picocli.CommandLine.ArgGroup;
@@ -59,6 +60,10 @@ final class BenchCommand extends BaseCommand {
             description = "Compute dtype of the frozen weights (default: ${DEFAULT-VALUE}: fp16 on a GPU, fp32 on the "
                     + "CPU); LoRA matrices stay fp32; fp16 trains with loss scaling. bf16 is refused (DJL 0.35.1).")
     String precision;
+
+    @Option(names = "--attention", paramLabel = "eager|sdpa", defaultValue = Attention.DEFAULT_NAME,
+            description = "Attention kernel, as transformers' attn_implementation (default: ${DEFAULT-VALUE}).")
+    String attention;
 
     @Option(names = "--micro-batch", paramLabel = "N", defaultValue = "4",
             description = "Rows per forward/backward (questions per batch with --eval; default: ${DEFAULT-VALUE}).")
@@ -131,6 +136,12 @@ final class BenchCommand extends BaseCommand {
         } catch (MedqaException e) {
             throw new MedqaException(e.exitCode(), "--precision: " + e.getMessage());
         }
+        Attention kernel;
+        try {
+            kernel = Attention.parse(attention);
+        } catch (MedqaException e) {
+            throw new MedqaException(e.exitCode(), "--attention: " + e.getMessage());
+        }
         TrainConfig.Lora lora;
         try {
             lora = new TrainConfig.Lora(loraR, loraAlpha, loraDropout, loraTargets, false);
@@ -149,11 +160,13 @@ final class BenchCommand extends BaseCommand {
         try (Qwen3Model model = source.shape != null
                 ? Qwen3Model.random(BenchShape.of(source.shape), d, dtype, seed)
                 : Qwen3Model.load(source.model, d, dtype)) {
+            model.setAttention(kernel);
             ObjectNode report = Bench.run(model, options, line -> {
                 if (!json) {
                     err().println(line);
                 }
             });
+            report.put("attention", kernel.id());
             if (json) {
                 out().println(report.toString());
             } else {
@@ -166,8 +179,9 @@ final class BenchCommand extends BaseCommand {
     private void printText(JsonNode r) {
         JsonNode st = r.get("step_time_s");
         JsonNode mem = r.get("memory");
-        out().printf(Locale.ROOT, "%s on %s (%d torch threads), %s: %s, micro-batch %d x %d tokens%s, LoRA r %d on %s%n",
-                r.get("mode").asText(), r.get("device").asText(), r.get("torch_threads").asInt(), r.get("precision").asText(), r.get("model").asText(),
+        out().printf(Locale.ROOT, "%s on %s (%d torch threads), %s, attention %s: %s, micro-batch %d x %d tokens%s, LoRA r %d on %s%n",
+                r.get("mode").asText(), r.get("device").asText(), r.get("torch_threads").asInt(), r.get("precision").asText(),
+                r.get("attention").asText(), r.get("model").asText(),
                 r.get("micro_batch").asInt(), r.get("seq_len").asInt(),
                 r.get("grad_accum").asInt() > 1 ? " x " + r.get("grad_accum").asInt() + " accumulated" : "",
                 r.get("lora").get("r").asInt(), r.get("lora").get("target_modules").toString());

@@ -2,10 +2,12 @@ package io.medqa.cli;
 
 import ai.djl.Device;
 import ai.djl.ndarray.types.DataType;
+import io.medqa.MedqaException;
+import io.medqa.model.Attention;
 import io.medqa.model.Devices;
 import picocli.CommandLine.Option;
 
-/** --device and --dtype, shared by every command that computes. */
+/** --device, --dtype and --attention, shared by every command that computes. */
 public final class ComputeOptions {
 
     @Option(names = "--device", paramLabel = "auto|cpu|gpu|gpu:N",
@@ -18,6 +20,11 @@ public final class ComputeOptions {
             description = "Compute dtype (default: ${DEFAULT-VALUE}: fp32 on CPU, fp16 on GPU).")
     String dtype;
 
+    @Option(names = "--attention", paramLabel = "eager|sdpa",
+            description = "Attention kernel, as transformers' attn_implementation: eager (matmul, mask, softmax) or sdpa "
+                    + "(PyTorch's fused scaled_dot_product_attention) (default: " + Attention.DEFAULT_NAME + ").")
+    String attention;
+
     Device resolveDevice() {
         return resolveDevice("auto");
     }
@@ -29,5 +36,21 @@ public final class ComputeOptions {
 
     DataType resolveDtype(Device d) {
         return Devices.computeType(dtype, d);
+    }
+
+    Attention resolveAttention() {
+        return resolveAttention(null);
+    }
+
+    /** --attention when given, else {@code fallback} (a config's model.attention), else the default. */
+    Attention resolveAttention(String fallback) {
+        if (attention == null) {
+            return fallback != null ? Attention.parse(fallback) : Attention.DEFAULT;
+        }
+        try {
+            return Attention.parse(attention);
+        } catch (MedqaException e) {
+            throw new MedqaException(e.exitCode(), "--attention: " + e.getMessage());
+        }
     }
 }

@@ -14,6 +14,7 @@ import io.medqa.data.SyntheticMcq;
 import io.medqa.eval.EvalReport;
 import io.medqa.eval.Evaluator;
 import io.medqa.lora.LoadedModel;
+import io.medqa.model.Attention;
 import io.medqa.model.Devices;
 import io.medqa.model.Generator;
 import io.medqa.model.Sampling;
@@ -105,15 +106,16 @@ final class DemoCommand extends BaseCommand {
         Device device = Devices.resolve(cfg.device());
         McqReader.Source test = McqReader.resolve(cfg.data().test(), "test", cfg.data().format(), cfg.data().copBase(), false);
         Evaluator.Options options = new Evaluator.Options(Evaluator.Mode.LOGLIK, Evaluator.PromptStyle.CHAT, 0, 16, 0);
+        Attention attention = Attention.parse(cfg.model().attention());
         EvalReport before;
         EvalReport after;
-        try (LoadedModel base = LoadedModel.open(model, null, device, DataType.FLOAT32)) {
+        try (LoadedModel base = LoadedModel.open(model, null, device, DataType.FLOAT32, attention)) {
             long e0 = System.nanoTime();
             before = new Evaluator(base.model, base.tokenizer, options).run(test, run.resolve("eval-test-base"), done -> { });
             before.writeSummary(run.resolve("eval-test-base"), evalContext(model, null, cfg), (System.nanoTime() - e0) / 1e9);
         }
         McqSample question = McqReader.readAll(test).get(0);
-        try (LoadedModel tuned = LoadedModel.open(model, run, device, DataType.FLOAT32)) {
+        try (LoadedModel tuned = LoadedModel.open(model, run, device, DataType.FLOAT32, attention)) {
             long e0 = System.nanoTime();
             after = new Evaluator(tuned.model, tuned.tokenizer, options).run(test, run.resolve("eval-test"), done -> { });
             after.writeSummary(run.resolve("eval-test"), evalContext(model, run, cfg), (System.nanoTime() - e0) / 1e9);

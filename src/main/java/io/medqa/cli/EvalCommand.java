@@ -165,7 +165,8 @@ final class EvalCommand extends BaseCommand {
         McqReader.Source source = McqReader.resolve(dataSpec, split, fmt, base, false);
         Device device = compute.resolveDevice(cfg != null ? cfg.device() : "auto");
         DataType dtype = compute.resolveDtype(device);
-        try (LoadedModel loaded = LoadedModel.open(modelDir, adapterDir, device, dtype)) {
+        try (LoadedModel loaded = LoadedModel.open(modelDir, adapterDir, device, dtype,
+                compute.resolveAttention(cfg != null ? cfg.model().attention() : null))) {
             Evaluator evaluator = new Evaluator(loaded.model, loaded.tokenizer, options);
             long total = evaluator.count(source);
             err().printf(Locale.ROOT, "evaluating %s on %d questions from %s (%s), %s, %s prompts%n",

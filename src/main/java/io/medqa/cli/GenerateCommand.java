@@ -104,7 +104,7 @@ final class GenerateCommand extends BaseCommand {
         }
         Device device = compute.resolveDevice();
         DataType dtype = compute.resolveDtype(device);
-        try (LoadedModel loaded = LoadedModel.open(model, adapter, device, dtype)) {
+        try (LoadedModel loaded = LoadedModel.open(model, adapter, device, dtype, compute.resolveAttention())) {
             QwenTokenizer tokenizer = loaded.tokenizer;
             Qwen3Model qwen = loaded.model;
             int[] prompt = promptIds(tokenizer, qwen.config().vocabSize());

@@ -105,7 +105,7 @@ final class ServeCommand extends BaseCommand {
         Device device = compute.resolveDevice();
         DataType dtype = compute.resolveDtype(device);
         CountDownLatch stop = new CountDownLatch(1);
-        try (ModelBackend backend = ModelBackend.open(model, adapter, device, dtype);
+        try (ModelBackend backend = ModelBackend.open(model, adapter, device, dtype, compute.resolveAttention());
              ModelWorker worker = new ModelWorker(backend, queue, maxBatch, Duration.ofSeconds(timeoutSeconds));
              ApiServer server = ApiServer.start(worker, new ApiServer.Options(host, port, key, maxBody, maxTokens, name,
                      Provenance.of(model, adapter), Duration.ofSeconds(timeoutSeconds + 30L)))) {

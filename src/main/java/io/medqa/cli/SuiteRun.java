@@ -70,7 +70,8 @@ final class SuiteRun {
         DataType dtype = cmd.compute.resolveDtype(device);
         List<SuiteReport.Row> rows = new ArrayList<>();
         long t0 = System.nanoTime();
-        try (LoadedModel loaded = LoadedModel.open(modelDir, adapterDir, device, dtype)) {
+        try (LoadedModel loaded = LoadedModel.open(modelDir, adapterDir, device, dtype,
+                cmd.compute.resolveAttention(cfg != null ? cfg.model().attention() : null))) {
             Evaluator evaluator = new Evaluator(loaded.model, loaded.tokenizer, options);
             for (MultiMedQa.Set set : sets) {
                 McqReader.Source source = McqReader.resolve(set.files(), set.format().id(),

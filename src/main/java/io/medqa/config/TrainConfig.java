@@ -11,7 +11,12 @@ import java.util.Set;
  */
 public record TrainConfig(Model model, String device, Data data, Lora lora, Train train, Output output) {
 
-    public record Model(String path) {}
+    /** @param attention eager or sdpa (see io.medqa.model.Attention), as transformers' attn_implementation */
+    public record Model(String path, String attention) {
+        public Model {
+            oneOf("model.attention", attention, "eager", "sdpa");
+        }
+    }
 
     /**
      * @param copBase MedMCQA's cop: "1" (original release, 1 = opa), "0" (Hugging Face export) or "auto"

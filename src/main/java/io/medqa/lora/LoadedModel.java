@@ -2,6 +2,7 @@ package io.medqa.lora;
 
 import ai.djl.Device;
 import ai.djl.ndarray.types.DataType;
+import io.medqa.model.Attention;
 import io.medqa.model.Qwen3Model;
 import io.medqa.model.QwenTokenizer;
 import org.slf4j.Logger;
@@ -30,14 +31,21 @@ public final class LoadedModel implements AutoCloseable {
 
     /** @param adapterDir null for the base model alone */
     public static LoadedModel open(Path modelDir, Path adapterDir, Device device, DataType dtype) {
+        return open(modelDir, adapterDir, device, dtype, Attention.DEFAULT);
+    }
+
+    /** @param adapterDir null for the base model alone */
+    public static LoadedModel open(Path modelDir, Path adapterDir, Device device, DataType dtype, Attention attention) {
         long t0 = System.nanoTime();
         QwenTokenizer tokenizer = QwenTokenizer.load(modelDir);
         Qwen3Model model = null;
         try {
             model = Qwen3Model.load(modelDir, device, dtype);
+            model.setAttention(attention);
             LoraAdapter adapter = adapterDir == null ? null : LoraAdapter.load(model, adapterDir);
-            LOG.info("loaded {}{} on {} in {} ({} ms)", modelDir, adapterDir == null ? "" : " with adapter " + adapterDir,
-                    device, dtype, (System.nanoTime() - t0) / 1_000_000);
+            LOG.info("loaded {}{} on {} in {}, attention {} ({} ms)", modelDir,
+                    adapterDir == null ? "" : " with adapter " + adapterDir, device, dtype, attention.id(),
+                    (System.nanoTime() - t0) / 1_000_000);
             return new LoadedModel(tokenizer, model, adapter);
         } catch (RuntimeException e) {
             if (model != null) {

@@ -20,7 +20,9 @@ import java.util.List;
  * <p>Per layer: x += o_proj(attn(input_layernorm(x))); x += down(silu(gate(h)) * up(h)) with
  * h = post_attention_layernorm(x). In attention, q_norm/k_norm (RMSNorm over head_dim) come before
  * RoPE (half-split convention), kv heads are shared by groups of query heads (GQA), the scale is
- * head_dim^-0.5 and the softmax runs in fp32. RMSNorm always computes in fp32.
+ * head_dim^-0.5 and the softmax runs in fp32. RMSNorm always computes in fp32. With
+ * {@link Attention#SDPA} the scores, mask, softmax and product with v of a sequence that starts at
+ * position 0 are one call to PyTorch's scaled_dot_product_attention ({@link Sdpa}).
  *
  * <p>The model owns its weights through one manager. Activations belong to the manager of the input
  * ids; callers wrap a forward in an {@link ai.djl.ndarray.NDScope} so every intermediate is freed.
@@ -40,6 +42,9 @@ public final class Qwen3Model implements AutoCloseable {
     // pass, and a scalar made per op would cost a host-to-device copy per layer on a GPU (see Tensors).
     private final NDArray attentionScale;
     private final NDArray rmsEps;
+    // Attention kernel; sdpa is non-null when it is chosen (loaded once, freed with the manager).
+    private volatile Attention attentionImplementation = Attention.EAGER;
+    private volatile Sdpa sdpa;
 
     private Qwen3Model(Qwen3Config config, NDManager manager, DataType dtype, NDArray embedTokens,
                        List<Qwen3Layer> layers, NDArray norm, NDArray lmHead) {
@@ -146,6 +151,21 @@ public final class Qwen3Model implements AutoCloseable {
     }
 
     /**
+     * How attention is computed from now on; sdpa loads its TorchScript module the first time. A model
+     * computes eager until this is called (the commands call it with model.attention or --attention).
+     */
+    public synchronized void setAttention(Attention implementation) {
+        if (implementation == Attention.SDPA && sdpa == null) {
+            sdpa = Sdpa.load(manager, config.headDim(), config.numKeyValueGroups());
+        }
+        attentionImplementation = implementation;
+    }
+
+    public Attention attentionImplementation() {
+        return attentionImplementation;
+    }
+
+    /**
      * The decoder stack, up to and including the final norm.
      *
      * @param inputIds (batch, tokens) int64 on the model's device; rows are right-padded, so the causal
@@ -160,14 +180,17 @@ public final class Qwen3Model implements AutoCloseable {
         int start = cache == null ? 0 : cache.length();
         NDManager m = inputIds.getManager();
         NDArray[] cosSin = rope.cosSin(m, start, (int) tokens, dtype); // each (tokens, head_dim)
-        NDArray mask = tokens <= 1 ? null : start == 0 ? masks.square(m, (int) tokens) : causalMask(m, start, (int) tokens);
+        // SDPA's is_causal is the mask of a sequence that starts at 0; decoding steps after it stay eager.
+        Sdpa fused = attentionImplementation == Attention.SDPA && start == 0 ? sdpa : null;
+        NDArray mask = tokens <= 1 || fused != null ? null
+                : start == 0 ? masks.square(m, (int) tokens) : causalMask(m, start, (int) tokens);
 
         NDArray x = inputIds.getNDArrayInternal()
                 .embedding(inputIds, embedTokens, SparseFormat.DENSE).singletonOrThrow();
         for (int i = 0; i < layers.size(); i++) {
             Qwen3Layer layer = layers.get(i);
             NDArray h = rmsNorm(x, layer.inputLayernorm);
-            x = x.add(attention(layer, i, h, batch, tokens, cosSin, mask, cache, training));
+            x = x.add(attention(layer, i, h, batch, tokens, cosSin, mask, fused, cache, training));
             h = rmsNorm(x, layer.postAttentionLayernorm);
             NDArray gate = layer.gateProj.forward(h, training);
             NDArray up = layer.upProj.forward(h, training);
@@ -203,7 +226,7 @@ public final class Qwen3Model implements AutoCloseable {
     }
 
     private NDArray attention(Qwen3Layer layer, int index, NDArray h, long batch, long tokens,
-                              NDArray[] cosSin, NDArray mask, KvCache cache, boolean training) {
+                              NDArray[] cosSin, NDArray mask, Sdpa fused, KvCache cache, boolean training) {
         int heads = config.numAttentionHeads();
         int kvHeads = config.numKeyValueHeads();
         int groups = config.numKeyValueGroups();
@@ -220,6 +243,12 @@ public final class Qwen3Model implements AutoCloseable {
             NDArray[] kv = cache.append(index, k, v);
             k = kv[0];
             v = kv[1];
+        }
+        if (fused != null) {
+            NDArray out = fused.causal(q, k, v) // (batch, heads, tokens, head_dim)
+                    .transpose(0, 2, 1, 3)
+                    .reshape(batch, tokens, (long) heads * d);
+            return layer.oProj.forward(out, training);
         }
         // GQA without copying kv heads: query heads grouped as (batch, kv_heads, groups, tokens, head_dim)
         // broadcast against (batch, kv_heads, 1, keys, head_dim).

@@ -5,6 +5,7 @@ import ai.djl.ndarray.types.DataType;
 import io.medqa.data.McqSample;
 import io.medqa.eval.LetterScorer;
 import io.medqa.lora.LoadedModel;
+import io.medqa.model.Attention;
 import io.medqa.model.Generator;
 import io.medqa.model.Qwen3Model;
 import io.medqa.model.QwenTokenizer;
@@ -35,8 +36,8 @@ public final class ModelBackend implements Backend, AutoCloseable {
     }
 
     /** @param adapterDir null for the base model alone */
-    public static ModelBackend open(Path modelDir, Path adapterDir, Device device, DataType dtype) {
-        LoadedModel loaded = LoadedModel.open(modelDir, adapterDir, device, dtype);
+    public static ModelBackend open(Path modelDir, Path adapterDir, Device device, DataType dtype, Attention attention) {
+        LoadedModel loaded = LoadedModel.open(modelDir, adapterDir, device, dtype, attention);
         try {
             return new ModelBackend(loaded);
         } catch (RuntimeException e) {

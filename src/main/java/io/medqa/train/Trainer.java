@@ -21,6 +21,7 @@ import io.medqa.lora.LoraAdapter;
 import io.medqa.model.Checkpoint;
 import io.medqa.model.Devices;
 import io.medqa.model.Qwen3Config;
+import io.medqa.model.Attention;
 import io.medqa.model.Qwen3Model;
 import io.medqa.model.QwenTokenizer;
 import org.slf4j.Logger;
@@ -136,6 +137,7 @@ public final class Trainer {
                          resumed == null ? null : resumed.adapter());
                  AdamW optimizer = new AdamW(params(adapter), t.adamBeta1(), t.adamBeta2(), t.adamEpsilon(),
                          t.weightDecay())) {
+                model.setAttention(Attention.parse(config.model().attention()));
                 long trainable = adapter.trainableParameters();
                 long total = model.parameterCount() + trainable;
                 String counts = String.format(Locale.ROOT, "trainable params: %,d || all params: %,d || trainable%%: %.4f",

@@ -64,7 +64,8 @@ final class ServeFixture implements AutoCloseable {
     ServeFixture(TinyRun run, Path adapter, Settings s, Wrapper wrapper) {
         this.run = run;
         this.adapter = adapter;
-        ModelBackend real = ModelBackend.open(run.model, adapter, Device.cpu(), DataType.FLOAT32);
+        ModelBackend real = ModelBackend.open(run.model, adapter, Device.cpu(), DataType.FLOAT32,
+                io.medqa.model.Attention.DEFAULT);
         this.owned = real;
         this.backend = wrapper == null ? real : wrapper.wrap(real);
         this.worker = new ModelWorker(backend, s.capacity(), s.maxBatch(), s.timeout());
