@@ -187,7 +187,8 @@ public final class Trainer {
                             }
                             long w0 = System.nanoTime();
                             TrainData.Step next = steps.next();
-                            waitNanos += System.nanoTime() - w0;
+                            long waited = System.nanoTime() - w0;
+                            waitNanos += waited;
                             List<MicroBatch> batches = next.batches();
                             epoch = next.epoch();
                             consumed = next.consumed();
@@ -213,7 +214,7 @@ public final class Trainer {
                             StepRecord rec = new StepRecord(step, totalSteps, loss, lr, gradNorm, scale, !stepped,
                                     tokens, tokens / seconds, (System.nanoTime() - startNanos) / 1e9,
                                     epoch + (double) consumed / summary.samples());
-                            metrics.write(stepRecord(metrics, rec));
+                            metrics.write(stepRecord(metrics, rec).put("data_wait_s", waited / 1e9));
                             listener.step(rec);
 
                             if (t.saveSteps() > 0 && step % t.saveSteps() == 0 && step < totalSteps) {
