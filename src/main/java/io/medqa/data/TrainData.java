@@ -112,7 +112,9 @@ public final class TrainData {
      * The next {@code count} optimizer steps from the data position (epoch, consumed), each of up to
      * {@code perStep} samples in micro-batches of {@code microBatch}, epoch boundaries crossed as the
      * training loop needs (the last step of an epoch may be short). The batches are those that
-     * {@code epoch(epoch, consumed)} then {@code take(perStep, microBatch)} step after step give.
+     * {@code epoch(epoch, consumed)} then {@code take(perStep, microBatch)} step after step give. A step
+     * holds host arrays only ({@link MicroBatch}): no tensor is made off the training thread, whose
+     * {@code TrainStep} uploads them as before.
      *
      * @param prefetch make each step on a background thread while the caller trains on the one before
      *     (see {@link Prefetcher}); false makes it in {@link Steps#next()}
