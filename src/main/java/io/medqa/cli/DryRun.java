@@ -56,7 +56,7 @@ final class DryRun {
             if (cfg.data().validation() != null) {
                 TrainConfig.Data d = cfg.data();
                 TrainConfig.Data evalData = new TrainConfig.Data(d.validation(), null, null, d.format(), d.copBase(),
-                        d.evalMaxSamples(), d.maxSeqLen(), d.overlong(), 1, d.onError(), d.evalMaxSamples());
+                        d.evalMaxSamples(), d.maxSeqLen(), d.overlong(), 1, d.onError(), d.evalMaxSamples(), false);
                 TrainData validation = new TrainData(d.validation(), evalData, tokenizer, 0);
                 out.println("validation: " + describe(d.validation(), validation.summary(), d.maxSeqLen()));
             }

@@ -23,10 +23,12 @@ public record TrainConfig(Model model, String device, Data data, Lora lora, Trai
      * @param maxSamples 0 reads every sample
      * @param overlong what to do with a sample longer than max_seq_len: "truncate" cuts the explanation
      *     (the answer letter and at least one target token must fit, else it is skipped) or "skip"
+     * @param prefetch prepare each training step's batches on a background thread while the step before
+     *     trains (the same batches either way)
      */
     public record Data(String train, String validation, String test, String format, String copBase,
                        int maxSamples, int maxSeqLen, String overlong, int shuffleBuffer, String onError,
-                       int evalMaxSamples) {
+                       int evalMaxSamples, boolean prefetch) {
         public Data {
             oneOf("data.format", format, "auto", "medmcqa", "medqa", "medqa-hf", "pubmedqa", "mmlu");
             oneOf("data.cop_base", copBase, "auto", "0", "1");

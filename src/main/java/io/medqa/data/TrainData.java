@@ -8,6 +8,7 @@ import io.medqa.model.QwenTokenizer;
 import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
+import java.util.concurrent.CancellationException;
 
 /**
  * The training samples as a sequence of epochs, each a stream: file order, the first max_samples
@@ -100,19 +101,142 @@ public final class TrainData {
     /** A pass over epoch {@code epoch}, positioned after its first {@code consumed} samples. */
     public Epoch epoch(int epoch, long consumed) {
         Epoch e = new Epoch(epoch);
-        for (long i = 0; i < consumed && e.hasNext(); i++) {
-            e.next();
-        }
+        e.skip(consumed);
         return e;
     }
 
-    /** An epoch's encoded samples in training order. Close it to release the file. */
+    /** One optimizer step's micro-batches and the data position after them: what a checkpoint saves. */
+    public record Step(List<MicroBatch> batches, int epoch, long consumed) {}
+
+    /**
+     * The next {@code count} optimizer steps from the data position (epoch, consumed), each of up to
+     * {@code perStep} samples in micro-batches of {@code microBatch}, epoch boundaries crossed as the
+     * training loop needs (the last step of an epoch may be short). The batches are those that
+     * {@code epoch(epoch, consumed)} then {@code take(perStep, microBatch)} step after step give. A step
+     * holds host arrays only ({@link MicroBatch}): no tensor is made off the training thread, whose
+     * {@code TrainStep} uploads them as before.
+     *
+     * @param prefetch make each step on a background thread while the caller trains on the one before
+     *     (see {@link Prefetcher}); false makes it in {@link Steps#next()}
+     */
+    public Steps steps(int epoch, long consumed, int count, int perStep, int microBatch, boolean prefetch) {
+        return new Steps(new StepMaker(epoch, consumed, count, perStep, microBatch), prefetch);
+    }
+
+    /** The name of the thread that prepares steps ahead. */
+    public static final String PREFETCH_THREAD = "medqa-prefetch";
+
+    /** A run's steps in order; close it to stop the thread (if any) and release the file. */
+    public static final class Steps implements AutoCloseable {
+        private final StepMaker maker;
+        private final Prefetcher<Step> ahead;
+
+        private Steps(StepMaker maker, boolean prefetch) {
+            this.maker = maker;
+            this.ahead = prefetch ? new Prefetcher<>(PREFETCH_THREAD, maker) : null;
+        }
+
+        /**
+         * The next step, or null after the {@code count} asked for. A bad row throws here, at the step
+         * that reaches it, with the message a read on this thread would give.
+         */
+        public Step next() {
+            return ahead != null ? ahead.next() : maker.next();
+        }
+
+        @Override
+        public void close() {
+            if (ahead != null) {
+                ahead.close();
+            } else {
+                maker.close();
+            }
+        }
+    }
+
+    /** Makes steps one after another, as the training loop used to on its own thread. */
+    private final class StepMaker implements Prefetcher.Source<Step> {
+        private final int perStep;
+        private final int microBatch;
+        private int left;
+        private int epoch;
+        private long consumed;
+        private volatile Epoch stream;
+        private volatile boolean cancelled;
+
+        StepMaker(int epoch, long consumed, int count, int perStep, int microBatch) {
+            this.epoch = epoch;
+            this.consumed = consumed;
+            this.left = count;
+            this.perStep = perStep;
+            this.microBatch = microBatch;
+        }
+
+        @Override
+        public Step next() {
+            if (left <= 0) {
+                return null;
+            }
+            if (stream == null) {
+                open(consumed);
+            }
+            List<MicroBatch> batches = stream.take(perStep, microBatch);
+            if (batches.isEmpty()) { // epoch boundary
+                stream.close();
+                stream = null;
+                epoch++;
+                open(0);
+                batches = stream.take(perStep, microBatch);
+                if (batches.isEmpty()) {
+                    throw new MedqaException(ExitCodes.DATA, source.files().get(0) + ": epoch " + epoch
+                            + " holds no sample (the data changed during the run?)");
+                }
+            }
+            left--;
+            consumed = stream.consumed();
+            return new Step(batches, epoch, consumed);
+        }
+
+        private void open(long skip) {
+            Epoch e = new Epoch(epoch);
+            stream = e;
+            if (cancelled) { // cancel() may have run before stream was set: it read null
+                e.cancel();
+            }
+            e.skip(skip);
+        }
+
+        @Override
+        public void cancel() {
+            cancelled = true;
+            Epoch e = stream;
+            if (e != null) {
+                e.cancel();
+            }
+        }
+
+        @Override
+        public void close() {
+            Epoch e = stream;
+            stream = null;
+            if (e != null) {
+                e.close();
+            }
+        }
+    }
+
+    /**
+     * An epoch's encoded samples in training order. Close it to release the file. Used by one thread at
+     * a time (its reader, shuffle buffer and encoder counters are its own); only {@link #cancel()} may
+     * come from another.
+     */
     public final class Epoch implements Iterator<SampleEncoder.Encoded>, AutoCloseable {
         private final McqReader.Samples samples;
         private final Iterator<McqSample> shuffled;
         private final SampleEncoder encoder;
         private SampleEncoder.Encoded next;
         private long consumed;
+        private volatile boolean cancelled;
 
         Epoch(int epoch) {
             this.samples = McqReader.open(source);
@@ -126,9 +250,23 @@ public final class TrainData {
             return consumed;
         }
 
+        /** Makes a read under way on another thread stop at its next sample (a CancellationException). */
+        void cancel() {
+            cancelled = true;
+        }
+
+        private void skip(long n) {
+            for (long i = 0; i < n && hasNext(); i++) {
+                next();
+            }
+        }
+
         @Override
         public boolean hasNext() {
             while (next == null && shuffled.hasNext()) {
+                if (cancelled) {
+                    throw new CancellationException("epoch read cancelled");
+                }
                 next = encoder.encode(shuffled.next());
             }
             return next != null;

@@ -176,19 +176,24 @@ public final class Trainer {
                         LOG.info("TensorBoard event files in {}: tensorboard --logdir {}",
                                 out.resolve(TensorBoardWriter.DIR), out);
                     }
-                    TrainData.Epoch stream = data.epoch(epoch, consumed);
+                    // The data position (epoch, consumed) is that of the last step trained, not of the one
+                    // being prepared ahead: a checkpoint resumes with the first step not yet trained.
+                    long waitNanos = 0;
+                    TrainData.Steps steps = data.steps(epoch, consumed, Math.max(0, totalSteps - step), perStep,
+                            t.microBatchSize(), config.data().prefetch());
                     try {
                         while (step < totalSteps) {
                             if (stopRequested.get()) {
                                 interrupted = true;
                                 break;
                             }
-                            List<MicroBatch> batches = stream.take(perStep, t.microBatchSize());
-                            if (batches.isEmpty()) { // epoch boundary
-                                stream.close();
-                                stream = data.epoch(++epoch, 0);
-                                continue;
-                            }
+                            long w0 = System.nanoTime();
+                            TrainData.Step next = steps.next();
+                            long waited = System.nanoTime() - w0;
+                            waitNanos += waited;
+                            List<MicroBatch> batches = next.batches();
+                            epoch = next.epoch();
+                            consumed = next.consumed();
                             step++;
                             long t0 = System.nanoTime();
                             double lr = schedule.lr(step - 1);
@@ -210,12 +215,12 @@ public final class Trainer {
                             lastLoss = loss;
                             StepRecord rec = new StepRecord(step, totalSteps, loss, lr, gradNorm, scale, !stepped,
                                     tokens, tokens / seconds, (System.nanoTime() - startNanos) / 1e9,
-                                    epoch + (double) stream.consumed() / summary.samples());
-                            metrics.write(stepRecord(metrics, rec));
+                                    epoch + (double) consumed / summary.samples());
+                            metrics.write(stepRecord(metrics, rec).put("data_wait_s", waited / 1e9));
                             listener.step(rec);
 
                             if (t.saveSteps() > 0 && step % t.saveSteps() == 0 && step < totalSteps) {
-                                saveCheckpoint(out, step, totalSteps, epoch, stream.consumed(), scaler, optimizer,
+                                saveCheckpoint(out, step, totalSteps, epoch, consumed, scaler, optimizer,
                                         adapter, tokensSeen, configSha, modelDir);
                                 metrics.writeCurve();
                             }
@@ -224,15 +229,20 @@ public final class Trainer {
                             }
                         }
                         if (interrupted) {
-                            Path ckpt = saveCheckpoint(out, step, totalSteps, epoch, stream.consumed(), scaler, optimizer,
+                            Path ckpt = saveCheckpoint(out, step, totalSteps, epoch, consumed, scaler, optimizer,
                                     adapter, tokensSeen, configSha, modelDir);
                             LOG.info("interrupted: saved {}", ckpt);
                         } else if (validation != null && t.evalSteps() > 0 && step % t.evalSteps() != 0) {
                             evaluate(model, val, step, metrics);
                         }
                     } finally {
-                        stream.close();
+                        steps.close();
                     }
+                    int trained = step - (firstStep - 1);
+                    LOG.info("data: waited {} ms for batches over {} steps ({} ms a step, prefetch {})",
+                            String.format(Locale.ROOT, "%.1f", waitNanos / 1e6), trained,
+                            String.format(Locale.ROOT, "%.2f", trained == 0 ? 0.0 : waitNanos / 1e6 / trained),
+                            config.data().prefetch() ? "on" : "off");
                     metrics.writeCurve();
                 }
                 if (!interrupted) {
@@ -288,7 +298,7 @@ public final class Trainer {
             return null;
         }
         TrainConfig.Data evalData = new TrainConfig.Data(d.validation(), null, null, d.format(), d.copBase(),
-                d.evalMaxSamples(), d.maxSeqLen(), d.overlong(), 1, d.onError(), d.evalMaxSamples());
+                d.evalMaxSamples(), d.maxSeqLen(), d.overlong(), 1, d.onError(), d.evalMaxSamples(), false);
         TrainData data = new TrainData(d.validation(), "validation", evalData, tokenizer, 0);
         try (TrainData.Epoch e = data.epoch(0, 0)) {
             return e.take(Integer.MAX_VALUE, config.train().microBatchSize());
