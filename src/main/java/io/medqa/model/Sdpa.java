@@ -14,7 +14,6 @@ import io.medqa.io.TorchScriptArchive;
 
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
-import java.util.Locale;
 
 /**
  * Causal {@code torch.scaled_dot_product_attention} through a TorchScript module, since DJL 0.35.1 has
@@ -97,8 +96,9 @@ final class Sdpa implements AutoCloseable {
         String scale = Double.toString(1.0 / Math.sqrt(headDim));
         String kv = enableGqa || groups == 1
                 ? ""
-                : String.format(Locale.ROOT, "    k = torch.repeat_interleave(k, %d, 1)%n"
-                        + "    v = torch.repeat_interleave(v, %d, 1)%n", groups, groups);
+                // query head h reads kv head h / groups, as repeat_kv in transformers
+                : "    k = torch.repeat_interleave(k, " + groups + ", 1)\n"
+                        + "    v = torch.repeat_interleave(v, " + groups + ", 1)\n";
         String gqa = enableGqa && groups > 1 ? ", enable_gqa=True" : "";
         return "class Sdpa(Module):\n"
                 + "  __parameters__ = []\n"
@@ -108,7 +108,7 @@ final class Sdpa implements AutoCloseable {
                 + "    q: Tensor,\n"
                 + "    k: Tensor,\n"
                 + "    v: Tensor) -> Tensor:\n"
-                + kv.replace(System.lineSeparator(), "\n")
+                + kv
                 + "    return torch.scaled_dot_product_attention(q, k, v, None, 0., True, scale=" + scale + gqa + ")\n";
     }
 
