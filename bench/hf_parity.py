@@ -413,7 +413,8 @@ def compare(args, torch=None):
 
 def print_report(r):
     print(f"model {r['model']}{' + adapter ' + r['adapter'] if r['adapter'] else ''}; medqa file {r['medqa_file']} "
-          f"({r['medqa_meta'].get('dtype', '?')} on {r['medqa_meta'].get('device', '?')}, medqa "
+          f"({r['medqa_meta'].get('dtype', '?')} on {r['medqa_meta'].get('device', '?')}, attention "
+          f"{r['medqa_meta'].get('attention', '?')}, medqa "
           f"{r['medqa_meta'].get('medqa_version', '?')}); {r['rows']} x {r['seq_len']} ids, {r['positions']} positions, "
           f"vocab {r['vocab']}; transformers {r['versions']['transformers']}, torch {r['versions']['torch']} on "
           f"{r['device']}{' (' + r['versions']['cuda_device'] + ')' if r['versions']['cuda_device'] else ''}")

@@ -14,6 +14,7 @@ import io.medqa.io.SafetensorsFile;
 import io.medqa.io.SafetensorsWriter;
 import io.medqa.lora.LoraAdapter;
 import io.medqa.model.Qwen3Config;
+import io.medqa.model.Attention;
 import io.medqa.model.Qwen3Model;
 import io.medqa.model.Tensors;
 import picocli.CommandLine.Command;
@@ -113,6 +114,7 @@ final class LogitsCommand extends BaseCommand {
         }
         Device device = compute.resolveDevice();
         DataType dtype = compute.resolveDtype(device);
+        Attention attention = compute.resolveAttention();
 
         long t0 = System.nanoTime();
         Map<String, String> meta = new LinkedHashMap<>();
@@ -122,6 +124,7 @@ final class LogitsCommand extends BaseCommand {
         meta.put("adapter", adapter == null ? "" : adapter.toAbsolutePath().normalize().toString());
         meta.put("dtype", dtype == DataType.FLOAT16 ? "fp16" : "fp32");
         meta.put("device", device.toString());
+        meta.put("attention", attention.id());
         meta.put("positions", positions);
         meta.put("input_ids", inputIds == null ? "synthetic" : inputIds.toAbsolutePath().normalize().toString());
         meta.put("seed", inputIds == null ? Long.toString(seed) : "");
@@ -138,6 +141,7 @@ final class LogitsCommand extends BaseCommand {
              NDManager step = m.manager().newSubManager();
              NDScope scope = new NDScope()) {
             scope.suppressNotUsedWarning();
+            m.setAttention(attention);
             long[] flat = new long[rowsF * seqF];
             for (int i = 0; i < rowsF; i++) {
                 System.arraycopy(ids[i], 0, flat, i * seqF, seqF);

@@ -155,6 +155,17 @@ class LogitsCommandTest {
         assertEquals("", b.metadata().get("adapter"));
         assertEquals(modelDir.toAbsolutePath().normalize().toString(), b.metadata().get("model"));
         assertTrue(b.metadata().containsKey("medqa_version"));
+        assertEquals("sdpa", b.metadata().get("attention"), "the default kernel, as the other commands");
+
+        // --attention eager is honoured, and gives the reference's logits too
+        Path eagerOut = tmp.resolve("eager.safetensors");
+        CliTest.Run eager = CliTest.run("logits", "--model", modelDir.toString(), "--rows", "3", "--seq-len", "9",
+                "--seed", "5", "--device", "cpu", "--dtype", "fp32", "--attention", "eager", "--out", eagerOut.toString());
+        assertEquals(0, eager.code(), eager.err());
+        Written e = read(eagerOut);
+        assertEquals("eager", e.metadata().get("attention"));
+        double eagerErr = errorAgainst(baseRef, e, false);
+        assertTrue(eagerErr <= FP32_TOLERANCE, "eager: max relative error " + eagerErr);
 
         // An adapter in PEFT's layout, written by medqa's own adapter writer.
         Map<String, float[]> adapter = randomAdapter(13);
