@@ -179,7 +179,11 @@ def parse_args(argv):
     p.add_argument("--threads", type=int, default=0, help="torch intra-op threads on the CPU (0: torch's choice)")
     p.add_argument("--eval", action="store_true", help="time letter scoring instead of training")
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    p.add_argument("--profile", metavar="FILE",
+                   help="after the timed steps, profile one more training step: Chrome trace to FILE, op counts in the report")
     a = p.parse_args(argv)
+    if a.profile and a.eval:
+        p.error("--profile profiles a training step; leave out --eval")
     a.lora_targets = [t for t in a.lora_targets.split(",") if t]
     for name, value, least in (("--micro-batch", a.micro_batch, 1), ("--grad-accum", a.grad_accum, 1),
                                ("--steps", a.steps, 1), ("--seq-len", a.seq_len, 2), ("--warmup", a.warmup, 0),
@@ -333,6 +337,32 @@ def main(argv):
             gpu_peak = max(gpu_peak, gpu_used())
             losses.append(loss_value)
             record(step, dt, "loss %.4f%s" % (loss_value, "" if stepped else " (skipped: overflow)"))
+        if a.profile:
+            # one more step, untimed, under torch.profiler: aten:: calls are what medqa bench --profile counts
+            from torch.profiler import ProfilerActivity, profile
+            activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+            batches = [torch.tensor(tokens.rows(a.micro_batch, a.seq_len), dtype=torch.long)
+                       for _ in range(a.grad_accum)]
+            torch.manual_seed(a.seed + total + 1)
+            with profile(activities=activities) as prof:
+                for ids in batches:
+                    ids = ids.to(device, non_blocking=True)
+                    with autocast:
+                        loss = model(input_ids=ids, labels=ids).loss / a.grad_accum
+                    scaler.scale(loss).backward()
+                scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(trainable, MAX_GRAD_NORM)
+                scaler.step(optimizer)
+                scaler.update()
+                optimizer.zero_grad(set_to_none=True)
+                if cuda:
+                    torch.cuda.synchronize(device)
+            prof.export_chrome_trace(a.profile)
+            averages = [e for e in prof.key_averages() if e.key.startswith("aten::")]
+            averages.sort(key=lambda e: (-e.count, e.key))
+            report["profile"] = {"file": a.profile, "aten_ops": sum(e.count for e in averages),
+                                 "distinct": len(averages),
+                                 "top": [{"name": e.key, "calls": e.count} for e in averages[:20]]}
         report["losses"] = losses
         report["skipped_steps"] = skipped
         report["final_loss_scale"] = scaler.get_scale() if precision == "fp16" else 1.0
@@ -384,6 +414,11 @@ def main(argv):
                  if cuda else ""))
         if losses:
             print("loss: first %.4f, last %.4f; %d skipped steps" % (losses[0], losses[-1], report["skipped_steps"]))
+        if "profile" in report:
+            pr = report["profile"]
+            print("profile: {:,} aten op calls in one step ({} distinct), trace in {}; most called: {}".format(
+                pr["aten_ops"], pr["distinct"], pr["file"],
+                ", ".join("%s %d" % (t["name"], t["calls"]) for t in pr["top"][:8])))
     return 0
 
 

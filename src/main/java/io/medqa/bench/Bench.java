@@ -80,6 +80,16 @@ public final class Bench {
      * @return the report, as {@code --json} prints it
      */
     public static ObjectNode run(Qwen3Model model, Options o, Consumer<String> progress) {
+        return run(model, o, progress, null);
+    }
+
+    /**
+     * As {@link #run(Qwen3Model, Options, Consumer)}; with {@code profile}, one more training step after
+     * the timed ones (so the figures carry no profiler overhead) runs under libtorch's autograd profiler,
+     * whose Chrome trace goes to {@code profile}, and the report gains the step's op count by name: how
+     * many kernels a step launches is what a GPU pays for per op, and what "fewer launches" is measured by.
+     */
+    public static ObjectNode run(Qwen3Model model, Options o, Consumer<String> progress, java.nio.file.Path profile) {
         ObjectNode report = header(model, o);
         Qwen3Config c = model.config();
         SyntheticTokens tokens = new SyntheticTokens(o.seed(), c.vocabSize());
@@ -142,9 +152,26 @@ public final class Bench {
                         record(seconds, step, o, dt, progress, String.format(java.util.Locale.ROOT,
                                 "loss %.4f%s", out.loss(), out.stepped() ? "" : " (skipped: overflow)"));
                     }
+                    report.put("skipped_steps", scaler.skippedSteps());
+                    report.put("final_loss_scale", scaler.scale());
+                    if (profile != null) {
+                        List<MicroBatch> batches = new ArrayList<>();
+                        for (int k = 0; k < o.gradAccum(); k++) {
+                            batches.add(tokens.microBatch(o.microBatch(), o.seqLen()));
+                        }
+                        engine.setRandomSeed((int) (o.seed() + total + 1));
+                        JniUtils.startProfile(model.device().isGpu(), false, false);
+                        try {
+                            TrainStep.step(model, adapter, batches, scaler, optimizer, LR, MAX_GRAD_NORM);
+                            if (model.device().isGpu()) {
+                                waitForDevice(params.get(0));
+                            }
+                        } finally {
+                            JniUtils.stopProfile(profile.toString());
+                        }
+                        report.set("profile", ProfileSummary.of(profile).toJson(report.objectNode()));
+                    }
                 }
-                report.put("skipped_steps", scaler.skippedSteps());
-                report.put("final_loss_scale", scaler.scale());
             }
             StepTimes times = StepTimes.of(seconds);
             report.put("tokens_per_step", tokensPerStep);

@@ -36,7 +36,8 @@ import java.util.Locale;
             "  medqa bench --shape qwen3-0.6b --micro-batch 1 --seq-len 128 --warmup 1 --steps 3 --device cpu",
             "  medqa bench --shape qwen3-1.7b --micro-batch 4 --seq-len 512 --precision fp16 --device gpu \\",
             "      --peak-tflops 989 --json > medqa-bench.json",
-            "  medqa bench --model ./Qwen3-1.7B --eval --micro-batch 16 --seq-len 256 --device gpu"
+            "  medqa bench --model ./Qwen3-1.7B --eval --micro-batch 16 --seq-len 256 --device gpu",
+            "  medqa bench --shape qwen3-1.7b --precision fp16 --device gpu --steps 5 --profile step.json"
         })
 final class BenchCommand extends BaseCommand {
 
@@ -120,6 +121,11 @@ final class BenchCommand extends BaseCommand {
     @Option(names = "--json", description = "Print the report as one JSON object.")
     boolean json;
 
+    @Option(names = "--profile", paramLabel = "FILE",
+            description = "After the timed steps, run one more training step under libtorch's profiler, write "
+                    + "its Chrome trace (chrome://tracing, Perfetto) to FILE and report the step's op calls by name.")
+    Path profile;
+
     @Override
     int run() {
         Device d = Devices.resolve(device);
@@ -154,6 +160,13 @@ final class BenchCommand extends BaseCommand {
                 : source.model.toString();
         Bench.Options options = new Bench.Options(label, microBatch, seqLen, gradAccum, lora, warmup, steps, peakTflops,
                 seed, eval);
+        if (profile != null && eval) {
+            throw new MedqaException(ExitCodes.USAGE, "--profile profiles a training step; leave out --eval");
+        }
+        if (profile != null && (Files.isDirectory(profile)
+                || (profile.toAbsolutePath().getParent() != null && !Files.isDirectory(profile.toAbsolutePath().getParent())))) {
+            throw new MedqaException(ExitCodes.USAGE, "--profile " + profile + ": give a file in an existing folder");
+        }
         if (source.model != null && !Files.isDirectory(source.model)) {
             throw new MedqaException(ExitCodes.NO_INPUT, source.model + ": model folder not found");
         }
@@ -165,15 +178,34 @@ final class BenchCommand extends BaseCommand {
                 if (!json) {
                     err().println(line);
                 }
-            });
+            }, profile);
             report.put("attention", kernel.id());
             if (json) {
                 out().println(report.toString());
             } else {
                 printText(report);
+                if (report.has("profile")) {
+                    printProfile(report.get("profile"));
+                }
             }
         }
         return ExitCodes.OK;
+    }
+
+    private void printProfile(JsonNode p) {
+        StringBuilder top = new StringBuilder();
+        for (JsonNode op : p.get("top")) {
+            if (top.length() > 0) {
+                top.append(", ");
+            }
+            if (op.get("name").asText().length() + top.length() > 160) {
+                top.append("...");
+                break;
+            }
+            top.append(op.get("name").asText()).append(' ').append(op.get("calls").asLong());
+        }
+        out().printf(Locale.ROOT, "profile: %,d aten op calls in one step (%,d events, %d distinct), trace in %s; most called: %s%n",
+                p.get("aten_ops").asLong(), p.get("ops").asLong(), p.get("distinct").asInt(), p.get("file").asText(), top);
     }
 
     private void printText(JsonNode r) {

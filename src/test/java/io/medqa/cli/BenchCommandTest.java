@@ -52,6 +52,46 @@ class BenchCommandTest {
         assertTrue(mem.get("rss_end_bytes").asLong() > 0, mem.toString());
         assertTrue(mem.has("rss_growth_bytes"));
         assertFalse(mem.has("gpu_used_peak_bytes"));
+        assertFalse(j.has("profile"));
+    }
+
+    @Test
+    void profileWritesTheStepsTraceAndCountsItsOps() throws Exception {
+        Path trace = tmp.resolve("step.json");
+        CliTest.Run r = CliTest.run("bench", "--shape", "tiny", "--steps", "2", "--warmup", "1", "--micro-batch", "2",
+                "--seq-len", "32", "--device", "cpu", "--json", "--profile", trace.toString());
+        assertEquals(0, r.code(), r.err());
+        JsonNode j = JSON.readTree(r.out());
+        assertEquals(2, j.get("step_time_s").get("all").size(), "the profiled step is not one of the timed ones");
+        assertEquals(3, j.get("losses").size());
+        JsonNode p = j.get("profile");
+        assertEquals(trace.toString(), p.get("file").asText());
+        JsonNode events = JSON.readTree(trace.toFile());
+        long complete = 0;
+        long aten = 0;
+        long matmuls = 0;
+        for (JsonNode e : events) {
+            if ("X".equals(e.path("ph").asText())) {
+                complete++;
+                aten += e.path("name").asText().startsWith("aten::") ? 1 : 0;
+                matmuls += e.path("name").asText().equals("aten::mm") ? 1 : 0;
+            }
+        }
+        assertEquals(complete, p.get("ops").asLong());
+        assertEquals(aten, p.get("aten_ops").asLong());
+        // two layers with four LoRA projections each: at least a base and two LoRA products per projection
+        assertTrue(matmuls >= 2 * 4 * 3, "aten::mm calls: " + matmuls);
+        JsonNode top = p.get("top");
+        assertTrue(top.size() > 0 && top.get(0).get("calls").asLong() >= top.get(top.size() - 1).get("calls").asLong());
+
+        CliTest.Run evalToo = CliTest.run("bench", "--shape", "tiny", "--eval", "--steps", "1", "--device", "cpu",
+                "--profile", tmp.resolve("x.json").toString());
+        assertEquals(2, evalToo.code());
+        assertTrue(evalToo.err().contains("--profile profiles a training step"), evalToo.err());
+        CliTest.Run noFolder = CliTest.run("bench", "--shape", "tiny", "--steps", "1", "--device", "cpu",
+                "--profile", tmp.resolve("missing/x.json").toString());
+        assertEquals(2, noFolder.code());
+        assertTrue(noFolder.err().contains("give a file in an existing folder"), noFolder.err());
     }
 
     @Test
