@@ -38,9 +38,13 @@ stage() { # name seconds command...: the command's output in $L/name.log, its la
 }
 want() { [[ " $stages " == *" $1 "* ]]; }
 brief='import json, sys
-r = json.load(open(sys.argv[1])); m = r["memory"]
-print("%s: %.0f tokens/s, median step %.4f s, GPU in use at most %s, MFU %s" % (sys.argv[2], r["tokens_per_s"],
-      r["step_time_s"]["median"], m.get("gpu_used_peak_bytes"), r.get("mfu")))'
+try:
+    r = json.load(open(sys.argv[1])); m = r["memory"]
+except (OSError, ValueError, KeyError) as e:
+    sys.exit("%s: no report (%s); the command said what went wrong above" % (sys.argv[2], e))
+print("%s: %.0f tokens/s, median step %.4f s, GPU in use at most %s, MFU %s, aten ops per step %s" % (sys.argv[2],
+      r["tokens_per_s"], r["step_time_s"]["median"], m.get("gpu_used_peak_bytes"), r.get("mfu"),
+      r.get("profile", {}).get("aten_ops")))'
 trap 'tar czf "$O/logs.tgz" -C "$W" logs 2>/dev/null' EXIT
 note "gpu_checks $(date -u +%FT%TZ), stages: $stages; PYTORCH_LIBRARY_PATH=${PYTORCH_LIBRARY_PATH:-} FLAVOR=${PYTORCH_FLAVOR:-} VERSION=${PYTORCH_VERSION:-}"
 
@@ -51,8 +55,10 @@ bench_stage() { # name, JSON file, command...
   local n=$1 f=$2; shift 2
   stage "$n" 150 bash -c '"$@" > "'"$f"'"; rc=$?; '"$PY"' -c "$0" "'"$f"'" "'"$n"'"; exit $rc' "$brief" "$@"
 }
-want bench && bench_stage bench "$O/medqa-bench.json" "$M" bench --shape "$SHAPE" $B --attention sdpa
-want peft && bench_stage peft "$O/peft-bench.json" "$PY" bench/hf_peft_bench.py --shape "$SHAPE" $B
+# PROFILE=0 leaves out the extra profiled step (its trace and aten op counts, docs/benchmarks.md)
+prof() { [[ ${PROFILE:-1} == 1 ]] && echo "--profile $L/$1-trace.json"; }
+want bench && bench_stage bench "$O/medqa-bench.json" "$M" bench --shape "$SHAPE" $B --attention sdpa $(prof medqa)
+want peft && bench_stage peft "$O/peft-bench.json" "$PY" bench/hf_peft_bench.py --shape "$SHAPE" $B $(prof peft)
 want eager && bench_stage eager "$O/medqa-eager.json" "$M" bench --shape "$SHAPE" $B --attention eager
 want parity && TAILN=8 stage parity 240 env P="$W/parity" OUT="$L/parity" MEDQA="$M" SKIP_LORA=1 \
   bench/hf_parity_run.sh "$SHAPE" "$DEV" "$HDEV" "$PY"
