@@ -30,13 +30,23 @@ final class Requests {
 
     record Chat(String model, String prompt, boolean stream, boolean includeUsage, Integer maxTokens, Sampling sampling) {}
 
+    /**
+     * How much of an oversized body is read and dropped before the 413 goes out. A server that answers
+     * before the client has sent its body, and then closes, resets a connection the client is still
+     * writing to: the client then sees the connection drop instead of the 413 (the HTTP/1.1 "lingering
+     * close" problem). Past this much, the connection is given up on.
+     */
+    static final long DRAIN_LIMIT = 8L << 20;
+
     /** The body, at most {@code limit} bytes (413 past it, whether or not Content-Length says so). */
     static JsonNode readJson(InputStream in, long contentLength, int limit) throws IOException {
         if (contentLength > limit) {
+            drain(in, contentLength);
             throw new ApiException(413, null, "the request body is " + contentLength + " bytes; the limit is " + limit);
         }
         byte[] body = in.readNBytes(limit + 1);
         if (body.length > limit) {
+            drain(in, DRAIN_LIMIT);
             throw new ApiException(413, null, "the request body is over the limit of " + limit + " bytes");
         }
         JsonNode root;
@@ -51,6 +61,19 @@ final class Requests {
             throw new ApiException(400, null, "the body must be a JSON object");
         }
         return root;
+    }
+
+    /** Reads and drops the rest of a refused body, up to {@link #DRAIN_LIMIT} bytes of it. */
+    private static void drain(InputStream in, long expected) throws IOException {
+        long left = Math.min(expected, DRAIN_LIMIT);
+        byte[] buffer = new byte[64 * 1024];
+        while (left > 0) {
+            int n = in.read(buffer, 0, (int) Math.min(buffer.length, left));
+            if (n < 0) {
+                return;
+            }
+            left -= n;
+        }
     }
 
     /** Jackson appends where the input came from ("[Source: ...]"), which says nothing to a client. */

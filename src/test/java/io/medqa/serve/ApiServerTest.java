@@ -219,6 +219,27 @@ class ApiServerTest {
     }
 
     @Test
+    void oversizedBodiesAlwaysGetTheir413() throws Exception {
+        // The 413 must reach a client that is still sending its body, over and over, with and without a
+        // Content-Length, and the server must serve the next request as usual.
+        java.net.http.HttpClient client = java.net.http.HttpClient.newHttpClient();
+        for (int i = 0; i < 40; i++) {
+            int size = 70_000 + i * 50_000; // up to about 2 MB
+            String body = ServeFixture.answerBody("q".repeat(size), false, false, 8, OPTIONS);
+            java.net.http.HttpRequest.BodyPublisher publisher = i % 2 == 0
+                    ? java.net.http.HttpRequest.BodyPublishers.ofString(body)
+                    : java.net.http.HttpRequest.BodyPublishers.ofInputStream(
+                            () -> new java.io.ByteArrayInputStream(body.getBytes(java.nio.charset.StandardCharsets.UTF_8)));
+            java.net.http.HttpResponse<String> r = client.send(java.net.http.HttpRequest.newBuilder(
+                            serve.base.resolve("/v1/answer")).timeout(java.time.Duration.ofSeconds(60))
+                    .header("Content-Type", "application/json").POST(publisher).build(),
+                    java.net.http.HttpResponse.BodyHandlers.ofString());
+            assertEquals(413, r.statusCode(), "request " + i + " (" + size + " bytes): " + r.body());
+        }
+        assertEquals(200, serve.post("/v1/answer", ServeFixture.answerBody(Q, false, true, 4, OPTIONS)).status());
+    }
+
+    @Test
     void questionTextIsNeverLoggedAtInfo() throws Exception {
         Logger root = (Logger) LoggerFactory.getLogger(org.slf4j.Logger.ROOT_LOGGER_NAME);
         Level before = root.getLevel();
