@@ -135,10 +135,7 @@ public final class Bench {
                             rssAfterWarmup = MemoryStats.rssBytes();
                             gpuAfterWarmup = MemoryStats.gpuUsedBytes(model.device());
                         }
-                        List<MicroBatch> batches = new ArrayList<>();
-                        for (int k = 0; k < o.gradAccum(); k++) {
-                            batches.add(tokens.microBatch(o.microBatch(), o.seqLen()));
-                        }
+                        List<MicroBatch> batches = stepBatches(tokens, o);
                         long t0 = System.nanoTime();
                         engine.setRandomSeed((int) (o.seed() + step)); // dropout, as the trainer seeds it
                         TrainStep.Outcome out = TrainStep.step(model, adapter, batches, scaler, optimizer, LR,
@@ -155,10 +152,7 @@ public final class Bench {
                     report.put("skipped_steps", scaler.skippedSteps());
                     report.put("final_loss_scale", scaler.scale());
                     if (profile != null) {
-                        List<MicroBatch> batches = new ArrayList<>();
-                        for (int k = 0; k < o.gradAccum(); k++) {
-                            batches.add(tokens.microBatch(o.microBatch(), o.seqLen()));
-                        }
+                        List<MicroBatch> batches = stepBatches(tokens, o);
                         engine.setRandomSeed((int) (o.seed() + total + 1));
                         JniUtils.startProfile(model.device().isGpu(), false, false);
                         try {
@@ -219,6 +213,15 @@ public final class Bench {
         try (NDArray first = p.get(new NDIndex("0, 0"))) {
             first.toFloatArray();
         }
+    }
+
+    /** One optimizer step's micro-batches, the next ones of the synthetic stream. */
+    private static List<MicroBatch> stepBatches(SyntheticTokens tokens, Options o) {
+        List<MicroBatch> batches = new ArrayList<>();
+        for (int k = 0; k < o.gradAccum(); k++) {
+            batches.add(tokens.microBatch(o.microBatch(), o.seqLen()));
+        }
+        return batches;
     }
 
     private static ObjectNode header(Qwen3Model model, Options o) {
