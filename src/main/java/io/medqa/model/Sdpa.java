@@ -4,16 +4,11 @@ import ai.djl.engine.EngineException;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
-import ai.djl.pytorch.engine.PtNDManager;
 import ai.djl.pytorch.engine.PtSymbolBlock;
 import ai.djl.pytorch.jni.IValueUtils;
-import ai.djl.pytorch.jni.JniUtils;
 import io.medqa.ExitCodes;
 import io.medqa.MedqaException;
 import io.medqa.io.TorchScriptArchive;
-
-import java.io.ByteArrayInputStream;
-import java.io.IOException;
 
 /**
  * Causal {@code torch.scaled_dot_product_attention} through a TorchScript module, since DJL 0.35.1 has
@@ -119,19 +114,16 @@ final class Sdpa implements AutoCloseable {
     /** Loads a TorchScript archive from memory onto {@code manager}'s device. */
     static PtSymbolBlock load(NDManager manager, byte[] archive) {
         try {
-            return JniUtils.loadModule((PtNDManager) manager, new ByteArrayInputStream(archive), true, false);
+            return ScriptModules.load(manager, archive);
         } catch (EngineException e) {
             throw new MedqaException(ExitCodes.UNAVAILABLE, "cannot load the TorchScript module for attention sdpa: "
                     + oneLine(e.getMessage()) + " (attention eager needs no module)", e);
-        } catch (IOException e) {
-            throw new java.io.UncheckedIOException(e); // a ByteArrayInputStream does not fail
         }
     }
 
     /** libtorch's message, which may start with an empty line and quote the source, on one line. */
     static String oneLine(String message) {
-        String s = message == null ? "" : message.replaceAll("\\s+", " ").trim();
-        return s.length() > 400 ? s.substring(0, 400) + "..." : s;
+        return ScriptModules.oneLine(message);
     }
 
     @Override

@@ -3,6 +3,10 @@ package io.medqa.train;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.NDScope;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.engine.EngineException;
+import io.medqa.model.ScriptModules;
 import io.medqa.model.Tensors;
 
 import java.util.LinkedHashMap;
@@ -19,8 +23,25 @@ import java.util.Map;
  *   p  <- p - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
  * </pre>
  * The moments are plain arrays so they can be checkpointed (DJL's own optimizer keeps them private).
+ *
+ * <p>Two implementations, as transformers' {@code optim} names them:
+ * <ul>
+ *   <li>{@code adamw_torch_fused} (the default): {@code torch._fused_adamw_} over all matrices at once,
+ *       with the gradient norm from {@code torch._foreach_norm} ({@link MultiTensorOps}); where this
+ *       libtorch lacks them (the CPU kernel came with PyTorch 2.4), the per-tensor form is used and a
+ *       warning says so;</li>
+ *   <li>{@code adamw_torch}: the update above written out per matrix with DJL's ops.</li>
+ * </ul>
+ * Both compute the same update in fp32; they differ only in rounding order (AdamWTest holds each to
+ * a double-precision reference).
  */
 public final class AdamW implements AutoCloseable {
+
+    /** {@code train.optim} values. */
+    public static final String FUSED = "adamw_torch_fused";
+    public static final String PER_TENSOR = "adamw_torch";
+
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(AdamW.class);
 
     private final List<NDArray> params;
     private final NDManager manager;
@@ -30,9 +51,20 @@ public final class AdamW implements AutoCloseable {
     private final double beta2;
     private final double eps;
     private final double weightDecay;
+    private final MultiTensorOps fused;
+    private final NDArray[] steps;
     private int step;
 
+    /** The default implementation, {@value #FUSED}. */
     public AdamW(List<NDArray> params, double beta1, double beta2, double eps, double weightDecay) {
+        this(params, beta1, beta2, eps, weightDecay, FUSED);
+    }
+
+    /** @param optim {@value #FUSED} or {@value #PER_TENSOR} */
+    public AdamW(List<NDArray> params, double beta1, double beta2, double eps, double weightDecay, String optim) {
+        if (!FUSED.equals(optim) && !PER_TENSOR.equals(optim)) {
+            throw new IllegalArgumentException("optim must be " + FUSED + " or " + PER_TENSOR + ", got " + optim);
+        }
         this.params = List.copyOf(params);
         this.manager = params.get(0).getManager().newSubManager();
         this.m = new NDArray[params.size()];
@@ -45,6 +77,33 @@ public final class AdamW implements AutoCloseable {
         this.beta2 = beta2;
         this.eps = eps;
         this.weightDecay = weightDecay;
+        this.fused = FUSED.equals(optim) ? loadFused(manager, params.get(0).getDataType()) : null;
+        this.steps = new NDArray[fused == null ? 0 : params.size()];
+        for (int i = 0; i < steps.length; i++) {
+            steps[i] = manager.zeros(new Shape(), DataType.FLOAT32); // torch.optim keeps "step" as an fp32 tensor
+        }
+    }
+
+    private static MultiTensorOps loadFused(NDManager manager, DataType dtype) {
+        try {
+            return MultiTensorOps.load(manager, dtype);
+        } catch (EngineException e) {
+            LOG.warn("{} is not available with this libtorch ({}); using {}", FUSED,
+                    ScriptModules.oneLine(e.getMessage()), PER_TENSOR);
+            return null;
+        }
+    }
+
+    /** What this optimizer computes with: {@value #FUSED}, or {@value #PER_TENSOR} as asked or as the fallback. */
+    public String implementation() {
+        return fused != null ? FUSED : PER_TENSOR;
+    }
+
+    /**
+     * The multi-tensor ops when fused, for the step's gradient norm ({@link TrainStep}); null otherwise.
+     */
+    MultiTensorOps multiTensorOps() {
+        return fused;
     }
 
     /**
@@ -53,6 +112,10 @@ public final class AdamW implements AutoCloseable {
      */
     public void step(double lr, double gradScale) {
         step++;
+        if (fused != null) {
+            fusedStep(lr, gradScale);
+            return;
+        }
         double bc1 = 1 - Math.pow(beta1, step);
         double bc2Sqrt = Math.sqrt(1 - Math.pow(beta2, step));
         try (NDScope scope = new NDScope()) {
@@ -70,6 +133,19 @@ public final class AdamW implements AutoCloseable {
                     p.subi(m[i].div(denom).muli(lr / bc1));
                 }
             }
+        }
+    }
+
+    private void fusedStep(double lr, double gradScale) {
+        List<NDArray> grads = new java.util.ArrayList<>(params.size());
+        try {
+            for (NDArray p : params) {
+                grads.add(p.getGradient()); // a handle on the gradient itself: scaled in place
+            }
+            fused.adamw(params, grads, List.of(m), List.of(v), List.of(steps), gradScale, lr, beta1, beta2,
+                    weightDecay, eps);
+        } finally {
+            grads.forEach(NDArray::close);
         }
     }
 
@@ -94,11 +170,18 @@ public final class AdamW implements AutoCloseable {
             m[i] = Tensors.fromHost(manager, state.get("m." + i), params.get(i).getShape());
             v[i] = Tensors.fromHost(manager, state.get("v." + i), params.get(i).getShape());
         }
+        for (int i = 0; i < steps.length; i++) {
+            steps[i].close();
+            steps[i] = Tensors.fromHost(manager, new float[] {stepCount}, new Shape());
+        }
         this.step = stepCount;
     }
 
     @Override
     public void close() {
+        if (fused != null) {
+            fused.close();
+        }
         manager.close();
     }
 }

@@ -3,23 +3,33 @@ package io.medqa.train;
 import ai.djl.Device;
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
 import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.jni.JniUtils;
 import ai.djl.training.GradientCollector;
 import io.medqa.model.Devices;
+import io.medqa.model.Tensors;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
+import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
+import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 
-/** AdamW against torch.optim.AdamW's update written out by hand in double precision. */
+/** AdamW, both implementations, against torch.optim.AdamW's update written out by hand in double precision. */
 class AdamWTest {
 
-    @Test
-    void threeStepsMatchHandComputedUpdates() {
+    @ParameterizedTest
+    @ValueSource(strings = {AdamW.FUSED, AdamW.PER_TENSOR})
+    void threeStepsMatchHandComputedUpdates(String optim) {
         double lr = 0.1;
         double b1 = 0.9;
         double b2 = 0.99;
@@ -47,7 +57,8 @@ class AdamWTest {
         try (NDManager manager = engine.newBaseManager(Device.cpu())) {
             NDArray param = manager.create(start.clone());
             param.setRequiresGradient(true);
-            try (AdamW adam = new AdamW(List.of(param), b1, b2, eps, wd)) {
+            try (AdamW adam = new AdamW(List.of(param), b1, b2, eps, wd, optim)) {
+                assertEquals(optim, adam.implementation(), "this libtorch has the fused CPU kernel");
                 for (int t = 0; t < 3; t++) {
                     try (GradientCollector gc = engine.newGradientCollector()) {
                         // loss = sum(param * g) has gradient g
@@ -62,5 +73,113 @@ class AdamWTest {
                 assertArrayEquals(want, got, 1e-6f);
             }
         }
+    }
+
+    /**
+     * The two implementations side by side on matrices of several shapes (one larger than a vector
+     * register, one odd-sized), with weight decay, a gradient scale and a learning rate that changes,
+     * and a restore from the per-tensor one's state in the middle: within fp32 rounding of each other.
+     */
+    @Test
+    void fusedAndPerTensorAgreeOverStepsAndRestore() {
+        Engine engine = Devices.engine();
+        Shape[] shapes = {new Shape(8, 64), new Shape(64, 8), new Shape(3, 5), new Shape(1)};
+        Random random = new Random(7);
+        try (NDManager manager = engine.newBaseManager(Device.cpu())) {
+            List<NDArray> a = new ArrayList<>();
+            List<NDArray> b = new ArrayList<>();
+            for (Shape s : shapes) {
+                float[] init = gaussian(random, (int) s.size());
+                a.add(trainable(manager, init, s));
+                b.add(trainable(manager, init, s));
+            }
+            try (AdamW fused = new AdamW(a, 0.9, 0.999, 1e-8, 0.01, AdamW.FUSED);
+                 AdamW perTensor = new AdamW(b, 0.9, 0.999, 1e-8, 0.01, AdamW.PER_TENSOR)) {
+                for (int t = 0; t < 6; t++) {
+                    List<float[]> grads = new ArrayList<>();
+                    for (Shape s : shapes) {
+                        grads.add(gaussian(random, (int) s.size()));
+                    }
+                    setGradients(engine, manager, a, grads);
+                    setGradients(engine, manager, b, grads);
+                    double lr = 1e-3 * (t + 1);
+                    double gradScale = 1.0 / (1 << (t % 3));
+                    fused.step(lr, gradScale);
+                    perTensor.step(lr, gradScale);
+                    if (t == 2) {
+                        Map<String, float[]> state = perTensor.state();
+                        fused.restore(state, perTensor.stepCount());
+                    }
+                }
+                for (int i = 0; i < shapes.length; i++) {
+                    assertArrayEquals(b.get(i).toFloatArray(), a.get(i).toFloatArray(), 1e-6f, "matrix " + i);
+                }
+                Map<String, float[]> sa = fused.state();
+                Map<String, float[]> sb = perTensor.state();
+                for (String key : sb.keySet()) {
+                    assertArrayEquals(sb.get(key), sa.get(key), 1e-6f, key);
+                }
+            }
+        }
+    }
+
+    /** The one-read loss sum and global gradient norm against the norm written out in double precision. */
+    @Test
+    void lossSumAndGradNormMatchDoublePrecision() {
+        Engine engine = Devices.engine();
+        Random random = new Random(11);
+        try (NDManager manager = engine.newBaseManager(Device.cpu());
+             MultiTensorOps ops = MultiTensorOps.load(manager, ai.djl.ndarray.types.DataType.FLOAT32)) {
+            List<NDArray> grads = new ArrayList<>();
+            double sq = 0;
+            for (int n : new int[] {100, 7, 4096}) {
+                float[] g = gaussian(random, n);
+                for (float x : g) {
+                    sq += (double) x * x;
+                }
+                grads.add(Tensors.fromHost(manager, g, new Shape(n)));
+            }
+            NDList losses = new NDList(Tensors.scalar(manager, 1.25f), Tensors.scalar(manager, -0.5f),
+                    Tensors.scalar(manager, 2f).toType(ai.djl.ndarray.types.DataType.FLOAT16, false));
+            double[] got = ops.lossSumAndGradNorm(losses, grads);
+            assertEquals(2.75, got[0], 1e-6);
+            assertEquals(Math.sqrt(sq), got[1], 1e-5 * Math.sqrt(sq));
+        }
+    }
+
+    @Test
+    void unknownOptimIsRefused() {
+        try (NDManager manager = Devices.engine().newBaseManager(Device.cpu())) {
+            NDArray p = manager.ones(new Shape(2));
+            assertThrows(IllegalArgumentException.class, () -> new AdamW(List.of(p), 0.9, 0.999, 1e-8, 0, "sgd"));
+        }
+    }
+
+    private static NDArray trainable(NDManager manager, float[] values, Shape shape) {
+        NDArray p = Tensors.fromHost(manager, values, shape);
+        p.setRequiresGradient(true);
+        return p;
+    }
+
+    private static void setGradients(Engine engine, NDManager manager, List<NDArray> params, List<float[]> grads) {
+        for (NDArray p : params) {
+            JniUtils.zeroGrad((PtNDArray) p);
+        }
+        try (NDManager sub = manager.newSubManager(); GradientCollector gc = engine.newGradientCollector()) {
+            NDArray loss = null;
+            for (int i = 0; i < params.size(); i++) {
+                NDArray term = params.get(i).mul(Tensors.fromHost(sub, grads.get(i), params.get(i).getShape())).sum();
+                loss = loss == null ? term : loss.add(term);
+            }
+            gc.backward(loss);
+        }
+    }
+
+    private static float[] gaussian(Random random, int n) {
+        float[] out = new float[n];
+        for (int i = 0; i < n; i++) {
+            out[i] = (float) random.nextGaussian();
+        }
+        return out;
     }
 }
