@@ -48,8 +48,12 @@ public final class Bench {
      * @param peakTflops the device's peak for the compute dtype, for MFU; 0 leaves MFU out
      */
     public record Options(String source, int microBatch, int seqLen, int gradAccum, TrainConfig.Lora lora,
-                          int warmup, int steps, double peakTflops, long seed, boolean eval) {
+                          int warmup, int steps, double peakTflops, long seed, boolean eval, String optim) {
         public Options {
+            if (!AdamW.FUSED.equals(optim) && !AdamW.PER_TENSOR.equals(optim)) {
+                throw new MedqaException(ExitCodes.USAGE, "--optim must be " + AdamW.FUSED + " or " + AdamW.PER_TENSOR
+                        + ", got " + optim);
+            }
             positive("--micro-batch", microBatch);
             positive("--grad-accum", gradAccum);
             positive("--steps", steps);
@@ -129,7 +133,8 @@ public final class Bench {
                 Engine engine = Devices.engine();
                 ArrayNode losses = report.putArray("losses");
                 LossScaler scaler = new LossScaler(model.dtype() == DataType.FLOAT16, 65536, 2000);
-                try (AdamW optimizer = new AdamW(params, 0.9, 0.999, 1e-8, 0.0)) {
+                try (AdamW optimizer = new AdamW(params, 0.9, 0.999, 1e-8, 0.0, o.optim())) {
+                    report.put("optim", optimizer.implementation());
                     for (int step = 1; step <= total; step++) {
                         if (step == o.warmup() + 1) {
                             rssAfterWarmup = MemoryStats.rssBytes();

@@ -93,6 +93,10 @@ final class BenchCommand extends BaseCommand {
             description = "Dropout on the LoRA input (default: ${DEFAULT-VALUE}).")
     double loraDropout;
 
+    @Option(names = "--optim", paramLabel = "adamw_torch_fused|adamw_torch", defaultValue = "adamw_torch_fused",
+            description = "AdamW implementation, as train.optim (default: ${DEFAULT-VALUE}).")
+    String optim;
+
     @Option(names = "--warmup", paramLabel = "N", defaultValue = "3",
             description = "Untimed steps first (default: ${DEFAULT-VALUE}).")
     int warmup;
@@ -159,7 +163,7 @@ final class BenchCommand extends BaseCommand {
                 ? "shape " + source.shape + " (random weights)"
                 : source.model.toString();
         Bench.Options options = new Bench.Options(label, microBatch, seqLen, gradAccum, lora, warmup, steps, peakTflops,
-                seed, eval);
+                seed, eval, optim);
         if (profile != null && eval) {
             throw new MedqaException(ExitCodes.USAGE, "--profile profiles a training step; leave out --eval");
         }
@@ -235,8 +239,8 @@ final class BenchCommand extends BaseCommand {
                 mem.has("gpu_used_peak_bytes") ? ", GPU in use at most " + mib(mem.get("gpu_used_peak_bytes").asLong()) : "");
         if (r.has("losses") && r.get("losses").size() > 0) {
             JsonNode l = r.get("losses");
-            out().printf(Locale.ROOT, "loss: first %.4f, last %.4f; %d skipped steps%n", l.get(0).asDouble(),
-                    l.get(l.size() - 1).asDouble(), r.get("skipped_steps").asLong());
+            out().printf(Locale.ROOT, "loss: first %.4f, last %.4f; %d skipped steps; optimizer %s%n", l.get(0).asDouble(),
+                    l.get(l.size() - 1).asDouble(), r.get("skipped_steps").asLong(), r.path("optim").asText());
         }
     }
 

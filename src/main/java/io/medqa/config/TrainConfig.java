@@ -74,14 +74,17 @@ public record TrainConfig(Model model, String device, Data data, Lora lora, Trai
     /**
      * @param saveBest keep the adapter of the evaluation with the highest validation accuracy in best/
      * @param tensorboard also write TensorBoard event files to output.dir/tensorboard
+     * @param optim the AdamW implementation, as transformers names it: adamw_torch_fused (multi-tensor,
+     *     the default) or adamw_torch (per matrix); both compute the same update
      */
     public record Train(String precision, int microBatchSize, int gradAccumSteps, double lr, double weightDecay,
-                        double adamBeta1, double adamBeta2, double adamEpsilon, String scheduler,
+                        double adamBeta1, double adamBeta2, double adamEpsilon, String optim, String scheduler,
                         double warmupRatio, int epochs, int maxSteps, double maxGradNorm, long seed,
                         int saveSteps, int saveTotalLimit, int evalSteps, double lossScaleInit,
                         int lossScaleGrowthInterval, boolean saveBest, boolean tensorboard) {
         public Train {
             oneOf("train.precision", precision, "fp16", "bf16", "fp32");
+            oneOf("train.optim", optim, "adamw_torch_fused", "adamw_torch");
             oneOf("train.scheduler", scheduler, "cosine", "linear", "constant");
             atLeast("train.micro_batch_size", microBatchSize, 1);
             atLeast("train.grad_accum_steps", gradAccumSteps, 1);

@@ -12,6 +12,7 @@ import io.medqa.model.Tensors;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.BiFunction;
 
 /**
  * AdamW (Loshchilov and Hutter, https://arxiv.org/abs/1711.05101) exactly as torch.optim.AdamW
@@ -62,6 +63,12 @@ public final class AdamW implements AutoCloseable {
 
     /** @param optim {@value #FUSED} or {@value #PER_TENSOR} */
     public AdamW(List<NDArray> params, double beta1, double beta2, double eps, double weightDecay, String optim) {
+        this(params, beta1, beta2, eps, weightDecay, optim, MultiTensorOps::load);
+    }
+
+    /** @param loader makes the fused ops; an EngineException from it selects the per-tensor form */
+    AdamW(List<NDArray> params, double beta1, double beta2, double eps, double weightDecay, String optim,
+          BiFunction<NDManager, DataType, MultiTensorOps> loader) {
         if (!FUSED.equals(optim) && !PER_TENSOR.equals(optim)) {
             throw new IllegalArgumentException("optim must be " + FUSED + " or " + PER_TENSOR + ", got " + optim);
         }
@@ -77,16 +84,17 @@ public final class AdamW implements AutoCloseable {
         this.beta2 = beta2;
         this.eps = eps;
         this.weightDecay = weightDecay;
-        this.fused = FUSED.equals(optim) ? loadFused(manager, params.get(0).getDataType()) : null;
+        this.fused = FUSED.equals(optim) ? loadFused(loader, manager, params.get(0).getDataType()) : null;
         this.steps = new NDArray[fused == null ? 0 : params.size()];
         for (int i = 0; i < steps.length; i++) {
             steps[i] = manager.zeros(new Shape(), DataType.FLOAT32); // torch.optim keeps "step" as an fp32 tensor
         }
     }
 
-    private static MultiTensorOps loadFused(NDManager manager, DataType dtype) {
+    private static MultiTensorOps loadFused(BiFunction<NDManager, DataType, MultiTensorOps> loader,
+                                            NDManager manager, DataType dtype) {
         try {
-            return MultiTensorOps.load(manager, dtype);
+            return loader.apply(manager, dtype);
         } catch (EngineException e) {
             LOG.warn("{} is not available with this libtorch ({}); using {}", FUSED,
                     ScriptModules.oneLine(e.getMessage()), PER_TENSOR);

@@ -16,6 +16,7 @@ import io.medqa.model.Devices;
 import io.medqa.model.Qwen3Model;
 import io.medqa.model.Tensors;
 
+import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -48,7 +49,7 @@ public final class TrainStep {
     public static Outcome step(Qwen3Model model, LoraAdapter adapter, List<MicroBatch> batches, LossScaler scaler,
                                AdamW optimizer, double lr, double maxGradNorm) {
         double scale = scaler.scale();
-        double[] lossAndNorm = forwardBackward(model, adapter, batches, scale);
+        double[] lossAndNorm = forwardBackward(model, adapter, batches, scale, optimizer.multiTensorOps());
         int targets = batches.stream().mapToInt(MicroBatch::targetCount).sum();
         double gradNorm = lossAndNorm[1] / scale;
         boolean stepped = scaler.update(lossAndNorm[1]);
@@ -66,6 +67,15 @@ public final class TrainStep {
      */
     public static double[] forwardBackward(Qwen3Model model, LoraAdapter adapter, List<MicroBatch> batches,
                                            double lossScale) {
+        return forwardBackward(model, adapter, batches, lossScale, null);
+    }
+
+    /**
+     * As above; with {@code ops} (the fused optimizer's), the norm is one {@code torch._foreach_norm}
+     * over all gradients instead of three ops per matrix.
+     */
+    static double[] forwardBackward(Qwen3Model model, LoraAdapter adapter, List<MicroBatch> batches,
+                                    double lossScale, MultiTensorOps ops) {
         int targets = batches.stream().mapToInt(MicroBatch::targetCount).sum();
         Engine engine = Devices.engine();
         try (NDManager stepManager = model.manager().newSubManager()) {
@@ -86,6 +96,9 @@ public final class TrainStep {
                     }
                 }
             }
+            if (ops != null) {
+                return lossSumAndNorm(ops, adapter, losses);
+            }
             try (NDScope scope = new NDScope()) {
                 scope.suppressNotUsedWarning();
                 NDList squares = new NDList();
@@ -99,6 +112,18 @@ public final class TrainStep {
                 float[] host = NDArrays.stack(new NDList(lossSum, sumSq)).toFloatArray();
                 return new double[] {host[0], Math.sqrt(host[1])};
             }
+        }
+    }
+
+    private static double[] lossSumAndNorm(MultiTensorOps ops, LoraAdapter adapter, NDList losses) {
+        List<NDArray> grads = new ArrayList<>(adapter.params().size());
+        try {
+            for (LoraAdapter.Param p : adapter.params()) {
+                grads.add(p.array().getGradient());
+            }
+            return ops.lossSumAndGradNorm(losses, grads);
+        } finally {
+            grads.forEach(NDArray::close);
         }
     }
 

@@ -136,7 +136,7 @@ public final class Trainer {
                  LoraAdapter adapter = LoraAdapter.inject(model, config.lora(), t.seed(),
                          resumed == null ? null : resumed.adapter());
                  AdamW optimizer = new AdamW(params(adapter), t.adamBeta1(), t.adamBeta2(), t.adamEpsilon(),
-                         t.weightDecay())) {
+                         t.weightDecay(), t.optim())) {
                 model.setAttention(Attention.parse(config.model().attention()));
                 long trainable = adapter.trainableParameters();
                 long total = model.parameterCount() + trainable;
@@ -144,6 +144,8 @@ public final class Trainer {
                         trainable, total, 100.0 * trainable / total);
                 LOG.info(counts);
                 run.put("trainable_parameters", trainable).put("total_parameters", total);
+                // What the optimizer really computes with: adamw_torch when the fused ops were missing.
+                run.put("optimizer", optimizer.implementation());
 
                 LossScaler scaler = new LossScaler(dtype == DataType.FLOAT16, t.lossScaleInit(), t.lossScaleGrowthInterval());
                 int firstStep = 1;

@@ -22,7 +22,9 @@ import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** AdamW, both implementations, against torch.optim.AdamW's update written out by hand in double precision. */
 class AdamWTest {
@@ -144,6 +146,47 @@ class AdamWTest {
             double[] got = ops.lossSumAndGradNorm(losses, grads);
             assertEquals(2.75, got[0], 1e-6);
             assertEquals(Math.sqrt(sq), got[1], 1e-5 * Math.sqrt(sq));
+        }
+    }
+
+    /** A non-finite gradient gives a non-finite norm, which is how the fp16 loss scaler finds an overflow. */
+    @ParameterizedTest
+    @ValueSource(floats = {Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY, Float.NaN})
+    void aNonFiniteGradientGivesANonFiniteNorm(float bad) {
+        try (NDManager manager = Devices.engine().newBaseManager(Device.cpu());
+             MultiTensorOps ops = MultiTensorOps.load(manager, ai.djl.ndarray.types.DataType.FLOAT32)) {
+            List<NDArray> grads = List.of(Tensors.fromHost(manager, new float[] {1, 2}, new Shape(2)),
+                    Tensors.fromHost(manager, new float[] {3, bad, 4}, new Shape(3)));
+            double[] got = ops.lossSumAndGradNorm(new NDList(Tensors.scalar(manager, 1f)), grads);
+            assertEquals(1.0, got[0]);
+            assertTrue(!Double.isFinite(got[1]), "norm " + got[1]);
+            assertFalse(new LossScaler(true, 1024, 2000).update(got[1]), "the scaler skips the step");
+        }
+    }
+
+    /** Where libtorch lacks the fused ops, the per-tensor update is used (and reported), with the same result. */
+    @Test
+    void missingFusedOpsFallBackToPerTensor() {
+        Engine engine = Devices.engine();
+        try (NDManager manager = engine.newBaseManager(Device.cpu())) {
+            float[] init = {0.5f, -1f, 2f};
+            NDArray a = trainable(manager, init, new Shape(3));
+            NDArray b = trainable(manager, init, new Shape(3));
+            try (AdamW fallback = new AdamW(List.of(a), 0.9, 0.999, 1e-8, 0.01, AdamW.FUSED, (m, d) -> {
+                throw new ai.djl.engine.EngineException("Unknown builtin op: aten::_fused_adamw_");
+            });
+                 AdamW perTensor = new AdamW(List.of(b), 0.9, 0.999, 1e-8, 0.01, AdamW.PER_TENSOR)) {
+                assertEquals(AdamW.PER_TENSOR, fallback.implementation());
+                assertEquals(null, fallback.multiTensorOps());
+                for (int t = 0; t < 3; t++) {
+                    List<float[]> g = List.<float[]>of(new float[] {0.1f * t, -0.3f, 1f});
+                    setGradients(engine, manager, List.of(a), g);
+                    setGradients(engine, manager, List.of(b), g);
+                    fallback.step(0.1, 0.5);
+                    perTensor.step(0.1, 0.5);
+                }
+                assertArrayEquals(b.toFloatArray(), a.toFloatArray(), 0f);
+            }
         }
     }
 
