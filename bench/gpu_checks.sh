@@ -5,14 +5,16 @@
 # not stop the later ones; stages are skipped once BUDGET seconds are used. Run from the repository root
 # with medqa already pointed at a CUDA libtorch (README, GPUs; scripts/use-python-torch).
 #
-#   bench/gpu_checks.sh [STAGE...]     STAGE: smoke bench peft eager parity ref demo lora
-#                                      (default: all but demo and lora, which a second run can do)
+#   bench/gpu_checks.sh [STAGE...]     STAGE: smoke bench peft eager parity ref demo lora pertensor
+#                                      peft-foreach (default: smoke bench peft eager parity ref; a second
+#                                      run can do the rest: pertensor and peft-foreach are the two benches
+#                                      with --optim adamw_torch, the per-tensor / torch-default AdamW)
 #   OUT=results MEDQA=medqa/bin/medqa bench/gpu_checks.sh bench peft
 #
 # Settings (environment): MEDQA (launcher, default scripts/medqa), PY (python3), DEV (gpu; cpu for a
 # rehearsal), SHAPE (qwen3-1.7b), MB x SEQ (4 x 512), STEPS (10), PEAK (989, the dense fp16 TFLOP/s of an
 # H100/H200 SXM), BUDGET (540 s), WORK (/tmp/medqa-gpu: models, runs, logs), OUT (results: summary.txt,
-# medqa-bench.json, medqa-eager.json, peft-bench.json, logs.tgz). The reference recipe needs REF_DATA
+# medqa-bench.json, medqa-eager.json, peft-bench.json, medqa-pertensor.json, peft-foreach.json, logs.tgz). The reference recipe needs REF_DATA
 # (a MedMCQA JSONL of 2,000 rows) and TOKENIZER (a folder with Qwen3's tokenizer.json and
 # tokenizer_config.json); REF_SHAPE (default SHAPE) and REF_SET (extra --set flags or --dry-run) adjust it.
 set -u
@@ -60,6 +62,10 @@ prof() { [[ ${PROFILE:-1} == 1 ]] && echo "--profile $L/$1-trace.json"; }
 want bench && bench_stage bench "$O/medqa-bench.json" "$M" bench --shape "$SHAPE" $B --attention sdpa $(prof medqa)
 want peft && bench_stage peft "$O/peft-bench.json" "$PY" bench/hf_peft_bench.py --shape "$SHAPE" $B $(prof peft)
 want eager && bench_stage eager "$O/medqa-eager.json" "$M" bench --shape "$SHAPE" $B --attention eager
+want pertensor && bench_stage pertensor "$O/medqa-pertensor.json" "$M" bench --shape "$SHAPE" $B --optim adamw_torch \
+  $(prof medqa-pertensor)
+want peft-foreach && bench_stage peft-foreach "$O/peft-foreach.json" "$PY" bench/hf_peft_bench.py --shape "$SHAPE" $B \
+  --optim adamw_torch $(prof peft-foreach)
 want parity && TAILN=8 stage parity 240 env P="$W/parity" OUT="$L/parity" MEDQA="$M" SKIP_LORA=1 \
   bench/hf_parity_run.sh "$SHAPE" "$DEV" "$HDEV" "$PY"
 if want ref; then
