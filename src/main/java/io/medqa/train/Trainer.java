@@ -146,6 +146,7 @@ public final class Trainer {
                 run.put("trainable_parameters", trainable).put("total_parameters", total);
                 // What the optimizer really computes with: adamw_torch when the fused ops were missing.
                 run.put("optimizer", optimizer.implementation());
+                LOG.info("optimizer: AdamW ({})", optimizer.implementation());
 
                 LossScaler scaler = new LossScaler(dtype == DataType.FLOAT16, t.lossScaleInit(), t.lossScaleGrowthInterval());
                 int firstStep = 1;
