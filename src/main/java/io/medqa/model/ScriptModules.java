@@ -32,6 +32,22 @@ public final class ScriptModules {
         }
     }
 
+    /**
+     * What libtorch's compile error says is wrong, without its suggestions, the quoted source and the C++
+     * stack that follow (e.g. "Unknown builtin op: aten::_fused_adamw_."): the short form for a message
+     * a user reads; {@link #oneLine} keeps the rest.
+     */
+    public static String reason(String message) {
+        String s = oneLine(message);
+        for (String tail : new String[] {" Here are some suggestions", " The original call is", " Exception raised from"}) {
+            int at = s.indexOf(tail);
+            if (at > 0) {
+                s = s.substring(0, at);
+            }
+        }
+        return s.trim();
+    }
+
     /** libtorch's message, which may start with an empty line and quote the source, on one line. */
     public static String oneLine(String message) {
         String s = message == null ? "" : message.replaceAll("\\s+", " ").trim();

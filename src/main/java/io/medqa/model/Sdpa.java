@@ -117,13 +117,8 @@ final class Sdpa implements AutoCloseable {
             return ScriptModules.load(manager, archive);
         } catch (EngineException e) {
             throw new MedqaException(ExitCodes.UNAVAILABLE, "cannot load the TorchScript module for attention sdpa: "
-                    + oneLine(e.getMessage()) + " (attention eager needs no module)", e);
+                    + ScriptModules.reason(e.getMessage()) + " (attention eager needs no module)", e);
         }
-    }
-
-    /** libtorch's message, which may start with an empty line and quote the source, on one line. */
-    static String oneLine(String message) {
-        return ScriptModules.oneLine(message);
     }
 
     @Override

@@ -97,7 +97,8 @@ public final class AdamW implements AutoCloseable {
             return loader.apply(manager, dtype);
         } catch (EngineException e) {
             LOG.warn("{} is not available with this libtorch ({}); using {}", FUSED,
-                    ScriptModules.oneLine(e.getMessage()), PER_TENSOR);
+                    ScriptModules.reason(e.getMessage()), PER_TENSOR);
+            LOG.debug("libtorch said: {}", ScriptModules.oneLine(e.getMessage()));
             return null;
         }
     }
