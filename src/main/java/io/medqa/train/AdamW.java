@@ -146,16 +146,11 @@ public final class AdamW implements AutoCloseable {
     }
 
     private void fusedStep(double lr, double gradScale) {
-        List<NDArray> grads = new java.util.ArrayList<>(params.size());
-        try {
-            for (NDArray p : params) {
-                grads.add(p.getGradient()); // a handle on the gradient itself: scaled in place
-            }
+        MultiTensorOps.withGradients(params, grads -> { // scaled in place, then zeroed by the caller
             fused.adamw(params, grads, List.of(m), List.of(v), List.of(steps), gradScale, lr, beta1, beta2,
                     weightDecay, eps);
-        } finally {
-            grads.forEach(NDArray::close);
-        }
+            return null;
+        });
     }
 
     public int stepCount() {

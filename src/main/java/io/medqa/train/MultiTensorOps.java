@@ -4,7 +4,10 @@ import ai.djl.engine.EngineException;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
 import ai.djl.pytorch.engine.PtNDArray;
+import ai.djl.pytorch.engine.PtNDManager;
 import ai.djl.pytorch.engine.PtSymbolBlock;
 import ai.djl.pytorch.jni.IValue;
 import ai.djl.pytorch.jni.IValueUtils;
@@ -13,6 +16,7 @@ import io.medqa.model.ScriptModules;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.Function;
 
 /**
  * The optimizer's work over all LoRA matrices at once, in libtorch's multi-tensor ops, through a
@@ -85,16 +89,16 @@ final class MultiTensorOps implements AutoCloseable {
      *
      * @throws EngineException what libtorch said when compiling or running the module
      */
-    static MultiTensorOps load(NDManager manager, ai.djl.ndarray.types.DataType dtype) {
+    static MultiTensorOps load(NDManager manager, DataType dtype) {
         PtSymbolBlock block = ScriptModules.load(manager,
                 TorchScriptArchive.module("multi_tensor_ops", "MultiTensorOps", SOURCE));
         MultiTensorOps ops = new MultiTensorOps(block);
         try (NDManager probe = manager.newSubManager()) {
-            NDArray p = probe.ones(new ai.djl.ndarray.types.Shape(1), dtype);
-            NDArray g = probe.ones(new ai.djl.ndarray.types.Shape(1), dtype);
-            NDArray m = probe.zeros(new ai.djl.ndarray.types.Shape(1), dtype);
-            NDArray v = probe.zeros(new ai.djl.ndarray.types.Shape(1), dtype);
-            NDArray t = probe.zeros(new ai.djl.ndarray.types.Shape(), ai.djl.ndarray.types.DataType.FLOAT32);
+            NDArray p = probe.ones(new Shape(1), dtype);
+            NDArray g = probe.ones(new Shape(1), dtype);
+            NDArray m = probe.zeros(new Shape(1), dtype);
+            NDArray v = probe.zeros(new Shape(1), dtype);
+            NDArray t = probe.zeros(new Shape(), DataType.FLOAT32);
             ops.lossSumAndGradNorm(new NDList(m), List.of(g));
             ops.adamw(List.of(p), List.of(g), List.of(m), List.of(v), List.of(t), 1, 1e-3, 0.9, 0.999, 0, 1e-8);
         } catch (RuntimeException e) {
@@ -112,7 +116,7 @@ final class MultiTensorOps implements AutoCloseable {
     double[] lossSumAndGradNorm(NDList losses, List<NDArray> grads) {
         IValue result = run("loss_sum_and_grad_norm", IValue.listFrom(tensors(losses)), IValue.listFrom(tensors(grads)));
         try (result; NDManager sub = grads.get(0).getManager().newSubManager();
-             NDArray both = result.toTensor((ai.djl.pytorch.engine.PtNDManager) sub)) {
+             NDArray both = result.toTensor((PtNDManager) sub)) {
             float[] host = both.toFloatArray();
             return new double[] {host[0], host[1]};
         }
@@ -130,6 +134,22 @@ final class MultiTensorOps implements AutoCloseable {
                 IValue.listFrom(tensors(steps)), IValue.from(gradScale), IValue.from(lr), IValue.from(beta1),
                 IValue.from(beta2), IValue.from(weightDecay), IValue.from(eps));
         result.close();
+    }
+
+    /**
+     * Runs {@code body} on handles to the gradients of {@code params} (the gradients themselves, so an
+     * in-place op on them changes them) and closes the handles after it.
+     */
+    static <T> T withGradients(List<NDArray> params, Function<List<NDArray>, T> body) {
+        List<NDArray> grads = new ArrayList<>(params.size());
+        try {
+            for (NDArray p : params) {
+                grads.add(p.getGradient());
+            }
+            return body.apply(grads);
+        } finally {
+            grads.forEach(NDArray::close);
+        }
     }
 
     /** Runs {@code method} and closes its arguments (the tensors they refer to stay). */

@@ -16,7 +16,6 @@ import io.medqa.model.Devices;
 import io.medqa.model.Qwen3Model;
 import io.medqa.model.Tensors;
 
-import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -97,7 +96,8 @@ public final class TrainStep {
                 }
             }
             if (ops != null) {
-                return lossSumAndNorm(ops, adapter, losses);
+                List<NDArray> params = adapter.params().stream().map(LoraAdapter.Param::array).toList();
+                return MultiTensorOps.withGradients(params, grads -> ops.lossSumAndGradNorm(losses, grads));
             }
             try (NDScope scope = new NDScope()) {
                 scope.suppressNotUsedWarning();
@@ -112,18 +112,6 @@ public final class TrainStep {
                 float[] host = NDArrays.stack(new NDList(lossSum, sumSq)).toFloatArray();
                 return new double[] {host[0], Math.sqrt(host[1])};
             }
-        }
-    }
-
-    private static double[] lossSumAndNorm(MultiTensorOps ops, LoraAdapter adapter, NDList losses) {
-        List<NDArray> grads = new ArrayList<>(adapter.params().size());
-        try {
-            for (LoraAdapter.Param p : adapter.params()) {
-                grads.add(p.array().getGradient());
-            }
-            return ops.lossSumAndGradNorm(losses, grads);
-        } finally {
-            grads.forEach(NDArray::close);
         }
     }
 
