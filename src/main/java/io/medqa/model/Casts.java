@@ -2,15 +2,13 @@ package io.medqa.model;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.types.DataType;
-import ai.djl.pytorch.engine.PtNDArray;
-import ai.djl.pytorch.jni.JniUtils;
 
 /**
  * dtype changes that keep the autograd graph. DJL 0.35.1's {@code toType} runs torch's {@code to}
  * under a NoGradGuard, so its result is cut from the graph: a cast in the forward pass (fp16
  * activations to fp32 for RMSNorm and softmax, fp32 LoRA matrices to fp16) would stop every gradient
- * behind it. torch's {@code cumprod(x, dim, dtype)} casts as its first step and is differentiable; over
- * a new axis of size 1 it is the identity, so it serves as a differentiable cast.
+ * behind it. These run torch's {@code to} itself with autograd recording ({@link ScriptOps#cast}): one
+ * kernel forward and one backward, as the cast transformers and autocast make.
  */
 public final class Casts {
 
@@ -21,8 +19,7 @@ public final class Casts {
         if (x.getDataType() == type) {
             return x;
         }
-        int axis = x.getShape().dimension();
-        return JniUtils.cumProd((PtNDArray) x.expandDims(axis), axis, type).squeeze(axis);
+        return ScriptOps.cast(x, type);
     }
 
     /** fp16 widened to fp32 (norms, softmax, losses); fp32 and fp64 unchanged. */

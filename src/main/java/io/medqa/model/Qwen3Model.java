@@ -9,7 +9,6 @@ import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.ndarray.types.SparseFormat;
-import ai.djl.nn.Activation;
 
 import java.nio.file.Path;
 import java.util.List;
@@ -150,6 +149,16 @@ public final class Qwen3Model implements AutoCloseable {
         return layers;
     }
 
+    /** The token embedding, (vocab, hidden), for tests that recompute the forward pass. */
+    NDArray embedTokens() {
+        return embedTokens;
+    }
+
+    /** The final norm's weight, (hidden). */
+    NDArray finalNorm() {
+        return norm;
+    }
+
     /**
      * How attention is computed from now on; sdpa loads its TorchScript module the first time. A model
      * computes eager until this is called (the commands call it with model.attention or --attention).
@@ -194,7 +203,7 @@ public final class Qwen3Model implements AutoCloseable {
             h = rmsNorm(x, layer.postAttentionLayernorm);
             NDArray gate = layer.gateProj.forward(h, training);
             NDArray up = layer.upProj.forward(h, training);
-            x = x.add(layer.downProj.forward(Activation.sigmoid(gate).mul(gate).mul(up), training));
+            x = x.add(layer.downProj.forward(ScriptOps.silu(gate).mul(up), training));
         }
         if (cache != null) {
             cache.advance((int) tokens);
@@ -268,11 +277,15 @@ public final class Qwen3Model implements AutoCloseable {
         return layer.oProj.forward(out, training);
     }
 
-    /** RMSNorm in fp32, cast back to the input dtype, then scaled by the weight (as in transformers). */
+    /**
+     * RMSNorm in fp32, cast back to the input dtype, then scaled by the weight, op for op as
+     * transformers' Qwen3RMSNorm: x * rsqrt(mean(x^2) + eps), which rounds differently from
+     * x / sqrt(mean(x^2) + eps).
+     */
     NDArray rmsNorm(NDArray x, NDArray weight) {
         NDArray x32 = Casts.atLeastFp32(x);
         NDArray variance = x32.square().mean(new int[] {-1}, true);
-        NDArray normed = x32.div(variance.add(rmsEps).sqrt());
+        NDArray normed = x32.mul(ScriptOps.rsqrt(variance.add(rmsEps)));
         return Casts.to(normed, x.getDataType()).mul(weight);
     }
 
@@ -347,36 +360,47 @@ public final class Qwen3Model implements AutoCloseable {
         }
 
         /**
-         * inv_freq = theta^(-2i/dim) and angle = position * inv_freq, computed in float32 as transformers
-         * does; the table holds cos/sin of cat(angles, angles).
+         * The tables of cos/sin of cat(angles, angles), angle = position * inv_freq, in float32 and with
+         * libtorch's own kernels, op for op as transformers' Qwen3RotaryEmbedding: inv_freq =
+         * 1 / theta^(arange(0, dim, 2) / dim) made on the CPU (as transformers makes it when the model is
+         * built), the angles, cos and sin on the model's device. Java's Math.pow and Math.cos round
+         * differently from libtorch's vectorized pow and cos in the last bit of some entries, and those
+         * bits reach the logits.
          */
         private void grow(int n) {
             int half = dim / 2;
-            float[] invFreq = new float[half];
+            float[] exponents = new float[half];
             for (int i = 0; i < half; i++) {
-                float exponent = (float) (2 * i) / dim;
-                invFreq[i] = 1.0f / (float) Math.pow(theta, exponent);
+                exponents[i] = (float) (2 * i) / dim; // int64 arange as float, divided by dim in float
             }
-            float[] c = new float[n * dim];
-            float[] s = new float[n * dim];
+            float[] position = new float[n];
             for (int p = 0; p < n; p++) {
-                for (int i = 0; i < half; i++) {
-                    float angle = (float) p * invFreq[i];
-                    float cv = (float) Math.cos(angle);
-                    float sv = (float) Math.sin(angle);
-                    c[p * dim + i] = cv;
-                    c[p * dim + i + half] = cv;
-                    s[p * dim + i] = sv;
-                    s[p * dim + i + half] = sv;
-                }
+                position[p] = p;
+            }
+            NDArray newCos;
+            NDArray newSin;
+            try (NDManager cpu = Devices.engine().newBaseManager(Device.cpu());
+                 NDManager work = manager.newSubManager()) {
+                // 1 / (theta ** e): the pow of a 0-d base, then a division, as Python's 1.0 / (base ** t)
+                NDArray invFreq = Tensors.scalar(cpu, 1.0)
+                        .div(Tensors.scalar(cpu, theta).pow(Tensors.fromHost(cpu, exponents, new Shape(half))))
+                        .toDevice(manager.getDevice(), true);
+                invFreq.attach(work);
+                NDArray angles = Tensors.fromHost(work, position, new Shape(n, 1)).mul(invFreq.reshape(1, half));
+                NDArray emb = angles.concat(angles, 1);
+                newCos = emb.cos();
+                newSin = emb.sin();
+                // Owned by libtorch (made by its ops): a slice handed to a forward keeps its storage alive
+                // after a regrowth. The tables belong to the model's manager, not to this work.
+                newCos.attach(manager);
+                newSin.attach(manager);
             }
             if (cos != null) {
                 cos.close();
                 sin.close();
             }
-            // Owned by libtorch: a slice handed to a forward keeps its storage alive after a regrowth.
-            cos = Tensors.fromHost(manager, c, new Shape(n, dim));
-            sin = Tensors.fromHost(manager, s, new Shape(n, dim));
+            cos = newCos;
+            sin = newSin;
             // The tables outlive the forward (and its NDScope) that first needed them.
             ai.djl.ndarray.NDScope.unregister(cos, sin);
             positions = n;
