@@ -7,8 +7,10 @@ import io.medqa.model.Projection;
 
 /**
  * y = x W^T + scale * (dropout(x) A^T) B^T, as PEFT's LoRA Linear: W frozen, A (r, in) and B (out, r)
- * kept in fp32 and cast to the compute dtype inside the product (as autocast does) with a
- * differentiable cast ({@link Casts}), so their gradients arrive in fp32. Dropout applies to the LoRA input only, and only in training.
+ * kept in fp32. In training they are cast to the compute dtype inside the product (as autocast does)
+ * with a differentiable cast ({@link Casts}), so their gradients arrive in fp32; outside training the
+ * branch runs in fp32, as PeftModel runs it without autocast. Dropout applies to the LoRA input only,
+ * and only in training.
  */
 public final class LoraProjection implements Projection {
 
@@ -33,7 +35,19 @@ public final class LoraProjection implements Projection {
         if (!enabled) {
             return y;
         }
-        NDArray in = training && dropout > 0 ? Dropout.dropout(x, dropout, true).singletonOrThrow() : x;
+        if (!training) {
+            // As PeftModel computes outside autocast (eval, ask, serve): the low-rank branch in the
+            // adapter's fp32 on x cast up, added to the fp16 base output in fp32 (type promotion) and
+            // rounded to fp16 once. In fp32 both paths are the same ops.
+            // (A model in fp64, as the gradient checks use, takes A and B up to fp64 instead.)
+            NDArray in = Casts.atLeastFp32(x);
+            NDArray a = Casts.to(loraA, in.getDataType());
+            NDArray b = Casts.to(loraB, in.getDataType());
+            NDArray update = Projection.linear(Projection.linear(in, a), b).mul(scale);
+            return Casts.to(y.add(update), y.getDataType());
+        }
+        // Training, as PEFT under torch.autocast: A and B cast to the compute dtype inside the products.
+        NDArray in = dropout > 0 ? Dropout.dropout(x, dropout, true).singletonOrThrow() : x;
         NDArray a = Casts.to(loraA, x.getDataType());
         NDArray b = Casts.to(loraB, x.getDataType());
         return y.add(Projection.linear(Projection.linear(in, a), b).mul(scale));
