@@ -53,11 +53,24 @@ public final class TrainStep {
         double gradNorm = lossAndNorm[1] / scale;
         boolean stepped = scaler.update(lossAndNorm[1]);
         if (stepped) {
-            double clip = maxGradNorm > 0 ? Math.min(1.0, maxGradNorm / (gradNorm + 1e-6)) : 1.0;
+            double clip = maxGradNorm > 0 ? clipCoefficient(gradNorm, maxGradNorm) : 1.0;
             optimizer.step(lr, clip / scale);
         }
         zeroGradients(adapter);
         return new Outcome(lossAndNorm[0] / targets, gradNorm, scale, stepped);
+    }
+
+    /**
+     * torch.nn.utils.clip_grad_norm_'s coefficient min(1, max_norm / (norm + 1e-6)) in the fp32 arithmetic
+     * it runs in: the sum rounded to fp32, then, as Tensor.__rtruediv__ divides a number by a tensor, the
+     * reciprocal times max_norm, each rounded to fp32. In double the coefficient can differ in its last
+     * bit, and so would every clipped gradient. With a power-of-two loss scale, multiplying by
+     * coefficient / scale in one go rounds as unscaling first and clipping after (GradScaler.unscale_, then
+     * clip_grad_norm_) do.
+     */
+    static double clipCoefficient(double norm, double maxNorm) {
+        float coefficient = (1.0f / ((float) norm + 1e-6f)) * (float) maxNorm;
+        return Math.min(1.0f, coefficient);
     }
 
     /**
