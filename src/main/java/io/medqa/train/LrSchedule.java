@@ -4,7 +4,9 @@ package io.medqa.train;
  * Learning rate by optimizer step, as transformers' get_{cosine,linear,constant}_schedule_with_warmup:
  * linear warmup over ceil(warmup_ratio * total) steps, then cosine to 0, linear to 0, or constant.
  * {@code completed} counts finished steps, so the first update uses lr(0), which is 0 with warmup
- * (transformers steps the scheduler after the optimizer, with the same effect).
+ * (transformers steps the scheduler after the optimizer, with the same effect). Each value is computed
+ * in the order LambdaLR and transformers' lambdas compute it, so that the same step gets the same
+ * double (LrScheduleTest holds values transformers computed).
  */
 public record LrSchedule(String kind, double peak, int totalSteps, int warmupSteps) {
 
@@ -14,7 +16,9 @@ public record LrSchedule(String kind, double peak, int totalSteps, int warmupSte
 
     public double lr(int completed) {
         if (completed < warmupSteps) {
-            return peak * completed / Math.max(1, warmupSteps);
+            // peak * (step / warmup), in that order: LambdaLR multiplies the base lr by the lambda's
+            // ratio; (peak * step) / warmup rounds differently in the last bit
+            return peak * ((double) completed / Math.max(1, warmupSteps));
         }
         double progress = (double) (completed - warmupSteps) / Math.max(1, totalSteps - warmupSteps);
         return switch (kind) {
