@@ -3,7 +3,7 @@
 
 Trains LoRA on transformers' Qwen3ForCausalLM (SDPA attention) with the same shape, the same LoRA
 targets and rank, the same optimizer (torch.optim.AdamW, fused unless --optim adamw_torch, lr 2e-4
-constant, betas 0.9/0.999, eps 1e-8, no weight decay, clipping at 1.0), fp16 autocast with a GradScaler (initial scale 2^16, growth interval
+constant, betas 0.9/0.999, eps 1e-8, no weight decay, clipping at 1.0 unless --max-grad-norm), fp16 autocast with a GradScaler (initial scale 2^16, growth interval
 2000) and the same synthetic tokens, and prints the same figures under the same JSON keys. With --eval
 it times letter scoring: one forward pass per batch, log-softmax at each row's last position.
 
@@ -175,6 +175,8 @@ def parse_args(argv):
     p.add_argument("--optim", default="adamw_torch_fused", choices=["adamw_torch_fused", "adamw_torch"],
                    help="torch.optim.AdamW with fused=True, or torch's default implementation "
                         "(default: adamw_torch_fused, as medqa)")
+    p.add_argument("--max-grad-norm", type=float, default=MAX_GRAD_NORM,
+                   help="global gradient-norm clipping, 0 disables (default: %(default)s, as medqa bench)")
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--peak-tflops", type=float, default=0.0)
@@ -188,6 +190,8 @@ def parse_args(argv):
     if a.profile and a.eval:
         p.error("--profile profiles a training step; leave out --eval")
     a.lora_targets = [t for t in a.lora_targets.split(",") if t]
+    if not a.max_grad_norm >= 0 or math.isinf(a.max_grad_norm):
+        p.error("--max-grad-norm must be >= 0 (0: no clipping), got %s" % a.max_grad_norm)
     for name, value, least in (("--micro-batch", a.micro_batch, 1), ("--grad-accum", a.grad_accum, 1),
                                ("--steps", a.steps, 1), ("--seq-len", a.seq_len, 2), ("--warmup", a.warmup, 0),
                                ("--lora-r", a.lora_r, 1), ("--threads", a.threads, 0)):
@@ -219,7 +223,10 @@ def main(argv):
         config = qwen3_config(transformers, Qwen3Config, cfg)
         with torch.device(device):
             model = Qwen3ForCausalLM(config)
-        model = model.to(dtype)
+        # Parameters only, as from_pretrained(dtype=) leaves them: model.to(dtype) would also cast the
+        # rotary embedding's inv_freq buffer, which transformers keeps in fp32.
+        for p in model.parameters():
+            p.data = p.data.to(dtype)
         if device.type == "cuda":
             torch.cuda.empty_cache()  # the fp32 originals: not to be counted as memory in use
         source = "shape %s (random weights)" % a.shape
@@ -330,7 +337,8 @@ def main(argv):
                 step_loss += loss.detach().float()
             scale_before = scaler.get_scale()
             scaler.unscale_(optimizer)
-            torch.nn.utils.clip_grad_norm_(trainable, MAX_GRAD_NORM)
+            if a.max_grad_norm > 0:
+                torch.nn.utils.clip_grad_norm_(trainable, a.max_grad_norm)
             scaler.step(optimizer)
             scaler.update()
             optimizer.zero_grad(set_to_none=True)
@@ -357,7 +365,8 @@ def main(argv):
                         loss = model(input_ids=ids, labels=ids).loss / a.grad_accum
                     scaler.scale(loss).backward()
                 scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(trainable, MAX_GRAD_NORM)
+                if a.max_grad_norm > 0:
+                    torch.nn.utils.clip_grad_norm_(trainable, a.max_grad_norm)
                 scaler.step(optimizer)
                 scaler.update()
                 optimizer.zero_grad(set_to_none=True)
@@ -371,6 +380,7 @@ def main(argv):
                                  "top": [{"name": e.key, "calls": e.count} for e in averages[:20]]}
         report["losses"] = losses
         report["optim"] = a.optim
+        report["max_grad_norm"] = a.max_grad_norm
         report["skipped_steps"] = skipped
         report["final_loss_scale"] = scaler.get_scale() if precision == "fp16" else 1.0
 

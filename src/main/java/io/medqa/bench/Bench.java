@@ -34,7 +34,7 @@ import java.util.function.Consumer;
  * batches are built on the host before its clock starts, as in the trainer.
  *
  * <p>The fixed hyper-parameters are the reference recipe's: lr 2e-4 (constant), AdamW betas 0.9/0.999,
- * eps 1e-8, no weight decay, clipping at 1.0, loss scale 2^16 for fp16.
+ * eps 1e-8, no weight decay, clipping at 1.0 (unless --max-grad-norm), loss scale 2^16 for fp16.
  */
 public final class Bench {
 
@@ -46,10 +46,20 @@ public final class Bench {
     /**
      * @param source what the weights are, for the report ("shape qwen3-1.7b (random weights)" or a folder)
      * @param peakTflops the device's peak for the compute dtype, for MFU; 0 leaves MFU out
+     * @param maxGradNorm global gradient-norm clipping (0: none); the reference recipe's is {@link #MAX_GRAD_NORM}
+     * @param saveAdapters null, or a folder for the adapter before the first step ({@code initial/}) and after
+     *     the last ({@code final/}), so that bench/hf_train_parity.py can repeat the steps on PEFT and compare
      */
     public record Options(String source, int microBatch, int seqLen, int gradAccum, TrainConfig.Lora lora,
-                          int warmup, int steps, double peakTflops, long seed, boolean eval, String optim) {
+                          int warmup, int steps, double peakTflops, long seed, boolean eval, String optim,
+                          java.nio.file.Path saveAdapters, double maxGradNorm) {
         public Options {
+            if (!(maxGradNorm >= 0) || Double.isInfinite(maxGradNorm)) {
+                throw new MedqaException(ExitCodes.USAGE, "--max-grad-norm must be >= 0 (0: no clipping), got " + maxGradNorm);
+            }
+            if (saveAdapters != null && eval) {
+                throw new MedqaException(ExitCodes.USAGE, "--save-adapters records training steps; leave out --eval");
+            }
             if (!AdamW.FUSED.equals(optim) && !AdamW.PER_TENSOR.equals(optim)) {
                 throw new MedqaException(ExitCodes.USAGE, "--optim must be " + AdamW.FUSED + " or " + AdamW.PER_TENSOR
                         + ", got " + optim);
@@ -132,6 +142,12 @@ public final class Bench {
                 adapter.params().forEach(p -> params.add(p.array()));
                 Engine engine = Devices.engine();
                 ArrayNode losses = report.putArray("losses");
+                ArrayNode gradNorms = report.putArray("grad_norms");
+                ArrayNode scales = report.putArray("loss_scales");
+                report.put("lr", LR).put("max_grad_norm", o.maxGradNorm());
+                if (o.saveAdapters() != null) {
+                    saveAdapter(adapter, o.saveAdapters().resolve("initial"), o.source());
+                }
                 LossScaler scaler = new LossScaler(model.dtype() == DataType.FLOAT16, 65536, 2000);
                 try (AdamW optimizer = new AdamW(params, 0.9, 0.999, 1e-8, 0.0, o.optim())) {
                     report.put("optim", optimizer.implementation());
@@ -144,15 +160,21 @@ public final class Bench {
                         long t0 = System.nanoTime();
                         engine.setRandomSeed((int) (o.seed() + step)); // dropout, as the trainer seeds it
                         TrainStep.Outcome out = TrainStep.step(model, adapter, batches, scaler, optimizer, LR,
-                                MAX_GRAD_NORM);
+                                o.maxGradNorm());
                         if (model.device().isGpu()) {
                             waitForDevice(params.get(0)); // the update is queued after the step's host read
                         }
                         double dt = (System.nanoTime() - t0) / 1e9;
                         gpuPeak = Math.max(gpuPeak, MemoryStats.gpuUsedBytes(model.device()));
                         losses.add(out.loss());
+                        gradNorms.add(out.gradNorm());
+                        scales.add(out.lossScale());
                         record(seconds, step, o, dt, progress, String.format(java.util.Locale.ROOT,
                                 "loss %.4f%s", out.loss(), out.stepped() ? "" : " (skipped: overflow)"));
+                    }
+                    if (o.saveAdapters() != null) {
+                        saveAdapter(adapter, o.saveAdapters().resolve("final"), o.source());
+                        report.put("adapters", o.saveAdapters().toString());
                     }
                     report.put("skipped_steps", scaler.skippedSteps());
                     report.put("final_loss_scale", scaler.scale());
@@ -161,7 +183,7 @@ public final class Bench {
                         engine.setRandomSeed((int) (o.seed() + total + 1));
                         JniUtils.startProfile(model.device().isGpu(), false, false);
                         try {
-                            TrainStep.step(model, adapter, batches, scaler, optimizer, LR, MAX_GRAD_NORM);
+                            TrainStep.step(model, adapter, batches, scaler, optimizer, LR, o.maxGradNorm());
                             if (model.device().isGpu()) {
                                 waitForDevice(params.get(0));
                             }
@@ -211,6 +233,15 @@ public final class Bench {
         }
         progress.accept(String.format(java.util.Locale.ROOT, "%s %d/%d: %.3f s, %s",
                 timed ? "step" : "warm-up", timed ? step - o.warmup() : step, timed ? o.steps() : o.warmup(), dt, what));
+    }
+
+    private static void saveAdapter(LoraAdapter adapter, java.nio.file.Path dir, String baseModel) {
+        try {
+            java.nio.file.Files.createDirectories(dir);
+        } catch (java.io.IOException e) {
+            throw new MedqaException(ExitCodes.IO, "--save-adapters: cannot create " + dir + ": " + e.getMessage(), e);
+        }
+        adapter.save(dir, baseModel);
     }
 
     /** A one-element host read: returns once every queued kernel that writes {@code p} has run. */

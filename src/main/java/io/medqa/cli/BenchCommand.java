@@ -37,7 +37,8 @@ import java.util.Locale;
             "  medqa bench --shape qwen3-1.7b --micro-batch 4 --seq-len 512 --precision fp16 --device gpu \\",
             "      --peak-tflops 989 --json > medqa-bench.json",
             "  medqa bench --model ./Qwen3-1.7B --eval --micro-batch 16 --seq-len 256 --device gpu",
-            "  medqa bench --shape qwen3-1.7b --precision fp16 --device gpu --steps 5 --profile step.json"
+            "  medqa bench --shape qwen3-1.7b --precision fp16 --device gpu --steps 5 --profile step.json",
+            "  medqa bench --model ./tiny --lora-dropout 0 --save-adapters steps --json > steps/medqa.json"
         })
 final class BenchCommand extends BaseCommand {
 
@@ -130,6 +131,17 @@ final class BenchCommand extends BaseCommand {
                     + "its Chrome trace (chrome://tracing, Perfetto) to FILE and report the step's op calls by name.")
     Path profile;
 
+    @Option(names = "--max-grad-norm", paramLabel = "X", defaultValue = "1.0",
+            description = "Global gradient-norm clipping, as train.max_grad_norm; 0 disables (default: ${DEFAULT-VALUE}).")
+    double maxGradNorm;
+
+    @Option(names = "--save-adapters", paramLabel = "DIR",
+            description = "Write the adapter before the first step to DIR/initial and after the last to DIR/final "
+                    + "(PEFT format), and each step's gradient norm and loss scale to the report: "
+                    + "bench/hf_train_parity.py repeats the steps on transformers + PEFT from DIR/initial and compares "
+                    + "(use --model, --lora-dropout 0).")
+    Path saveAdapters;
+
     @Override
     int run() {
         Device d = Devices.resolve(device);
@@ -163,7 +175,7 @@ final class BenchCommand extends BaseCommand {
                 ? "shape " + source.shape + " (random weights)"
                 : source.model.toString();
         Bench.Options options = new Bench.Options(label, microBatch, seqLen, gradAccum, lora, warmup, steps, peakTflops,
-                seed, eval, optim);
+                seed, eval, optim, saveAdapters, maxGradNorm);
         if (profile != null && eval) {
             throw new MedqaException(ExitCodes.USAGE, "--profile profiles a training step; leave out --eval");
         }
@@ -184,6 +196,7 @@ final class BenchCommand extends BaseCommand {
                 }
             }, profile);
             report.put("attention", kernel.id());
+            report.put("kv_heads", model.kvHeads());
             if (json) {
                 out().println(report.toString());
             } else {

@@ -175,6 +175,23 @@ public final class Qwen3Model implements AutoCloseable {
     }
 
     /**
+     * How grouped kv heads reach attention: with sdpa "shared" ({@code enable_gqa}: on a GPU) or
+     * "repeated" (each kv head repeated for its query heads before the call: on the CPU, for libtorch's
+     * flash kernel); with eager "broadcast" (query heads grouped against their kv head); "none" when there
+     * are as many kv heads as query heads. Kernels round differently, so a comparison with transformers
+     * runs its sdpa the same way (bench/hf_train_parity.py).
+     */
+    public String kvHeads() {
+        if (config.numKeyValueGroups() == 1) {
+            return "none";
+        }
+        if (attentionImplementation != Attention.SDPA) {
+            return "broadcast";
+        }
+        return sdpa.sharesKvHeads() ? "shared" : "repeated";
+    }
+
+    /**
      * The decoder stack, up to and including the final norm.
      *
      * @param inputIds (batch, tokens) int64 on the model's device; rows are right-padded, so the causal

@@ -110,6 +110,69 @@ class BenchCommandTest {
     }
 
     @Test
+    void saveAdaptersWritesTheAdapterBeforeAndAfterAndEachStepsRecord() throws Exception {
+        Path dir = TinyQwen3.write(tmp.resolve("m"), TinyQwen3.Spec.gqa(), "F32", 1);
+        Path out = tmp.resolve("steps");
+        // a limit far below the tiny model's gradient norm, so that every step is clipped
+        CliTest.Run r = CliTest.run("bench", "--model", dir.toString(), "--steps", "2", "--warmup", "1",
+                "--micro-batch", "2", "--seq-len", "16", "--grad-accum", "2", "--lora-dropout", "0",
+                "--max-grad-norm", "1e-4", "--device", "cpu", "--json", "--save-adapters", out.toString());
+        assertEquals(0, r.code(), r.err());
+        JsonNode j = JSON.readTree(r.out());
+        assertEquals(out.toString(), j.get("adapters").asText());
+        assertEquals(1e-4, j.get("max_grad_norm").asDouble());
+        assertEquals(io.medqa.bench.Bench.LR, j.get("lr").asDouble());
+        assertEquals("repeated", j.get("kv_heads").asText(), "sdpa on the CPU repeats the GQA model's kv heads");
+        assertEquals(3, j.get("grad_norms").size());
+        assertEquals(3, j.get("loss_scales").size());
+        for (JsonNode n : j.get("grad_norms")) {
+            assertTrue(n.asDouble() > 1e-4 && Double.isFinite(n.asDouble()), j.get("grad_norms").toString());
+        }
+        for (JsonNode s : j.get("loss_scales")) {
+            assertEquals(1.0, s.asDouble(), "fp32 runs without loss scaling");
+        }
+
+        io.medqa.model.Qwen3Config base = io.medqa.model.Qwen3Config.load(dir);
+        var initial = io.medqa.lora.AdapterFiles.read(out.resolve("initial"), base);
+        var last = io.medqa.lora.AdapterFiles.read(out.resolve("final"), base);
+        assertEquals(dir.toString(), initial.baseModel());
+        assertEquals(0.0, initial.config().dropout());
+        assertEquals(initial.weights().keySet(), last.weights().keySet());
+        assertEquals(2 * 2 * 4, initial.weights().size()); // A and B of q/k/v/o in 2 layers
+        for (var e : initial.weights().entrySet()) {
+            float[] before = e.getValue();
+            float[] after = last.weights().get(e.getKey());
+            boolean isB = e.getKey().contains("lora_B");
+            assertEquals(isB, maxAbs(before) == 0, e.getKey() + ": B starts at zero, A does not");
+            // three AdamW steps at lr 2e-4 move every B entry (A's gradient is zero while B is)
+            if (isB) {
+                assertTrue(maxAbs(after) > 1e-4 && maxAbs(after) <= 3 * 2e-4 * 1.0001, e.getKey() + ": " + maxAbs(after));
+            }
+        }
+
+        CliTest.Run eager = CliTest.run("bench", "--model", dir.toString(), "--steps", "1", "--warmup", "0",
+                "--micro-batch", "1", "--seq-len", "8", "--attention", "eager", "--device", "cpu", "--json");
+        assertEquals(0, eager.code(), eager.err());
+        assertEquals("broadcast", JSON.readTree(eager.out()).get("kv_heads").asText());
+
+        CliTest.Run withEval = CliTest.run("bench", "--shape", "tiny", "--eval", "--device", "cpu",
+                "--save-adapters", tmp.resolve("e").toString());
+        assertEquals(2, withEval.code());
+        assertTrue(withEval.err().contains("--save-adapters records training steps"), withEval.err());
+        CliTest.Run badNorm = CliTest.run("bench", "--shape", "tiny", "--device", "cpu", "--max-grad-norm", "-1");
+        assertEquals(2, badNorm.code());
+        assertTrue(badNorm.err().contains("--max-grad-norm must be >= 0"), badNorm.err());
+    }
+
+    private static double maxAbs(float[] values) {
+        double m = 0;
+        for (float v : values) {
+            m = Math.max(m, Math.abs(v));
+        }
+        return m;
+    }
+
+    @Test
     void textReportAndBadOptions() {
         CliTest.Run text = CliTest.run("bench", "--shape", "tiny", "--steps", "1", "--warmup", "0", "--micro-batch", "1",
                 "--seq-len", "8", "--device", "cpu");
