@@ -6,9 +6,10 @@
 # with medqa already pointed at a CUDA libtorch (README, GPUs; scripts/use-python-torch).
 #
 #   bench/gpu_checks.sh [STAGE...]     STAGE: smoke bench peft eager parity ref demo lora pertensor
-#                                      peft-foreach (default: smoke bench peft eager parity ref; a second
-#                                      run can do the rest: pertensor and peft-foreach are the two benches
-#                                      with --optim adamw_torch, the per-tensor / torch-default AdamW)
+#                                      peft-foreach steps (default: smoke bench peft eager parity ref; a
+#                                      second run can do the rest: pertensor and peft-foreach are the two
+#                                      benches with --optim adamw_torch, the per-tensor / torch-default
+#                                      AdamW; steps compares training steps with PEFT's, fp32 and fp16)
 #   OUT=results MEDQA=medqa/bin/medqa bench/gpu_checks.sh bench peft
 #
 # Settings (environment): MEDQA (launcher, default scripts/medqa), PY (python3), DEV (gpu; cpu for a
@@ -86,6 +87,12 @@ if want ref; then
 fi
 want demo && TAILN=2 stage demo 180 bash -c '"$0" demo --device "$1" --dir "$2" > "$3" 2>&1; rc=$?
   grep -E "accuracy|error" "$3"; exit $rc' "$M" "$DEV" "$W/demo" "$L/demo-full.log"
+if want steps; then
+  steps_model=$W/parity/$SHAPE
+  [[ -e $steps_model/config.json ]] || "$PY" bench/hf_parity.py make-model --shape "$SHAPE" --out "$steps_model" \
+    --seed 0 --dtype bfloat16 --force > "$L/steps-model.log" 2>&1
+  TAILN=5 stage steps 240 env OUT="$L/steps" MEDQA="$M" bench/hf_train_parity_run.sh "$steps_model" "$DEV" "$HDEV" "$PY"
+fi
 want lora && TAILN=8 stage lora 240 env P="$W/parity" OUT="$L/parity" MEDQA="$M" ONLY_LORA=1 \
   bench/hf_parity_run.sh "$SHAPE" "$DEV" "$HDEV" "$PY"
 note "end $(date -u +%FT%TZ), $(( $(date +%s) - T0 ))s"

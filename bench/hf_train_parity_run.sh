@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Training steps against transformers + PEFT, in fp32 and in fp16 (docs/benchmarks.md, "Training steps
+# bit for bit"): medqa bench --save-adapters on MODEL, then bench/hf_train_parity.py repeats the same
+# steps from the same initial adapter and compares each step's loss and gradient norm and the final
+# adapter. Each precision runs twice: with clipping at 1.0, and with --max-grad-norm 1e-3 so that every
+# step is clipped. Run from the repository root after `mvn -B -DskipTests package`; exit code 1 when
+# a check fails.
+#
+#   bench/hf_train_parity_run.sh MODEL MEDQA_DEVICE HF_DEVICE [PYTHON]
+#   bench/hf_train_parity_run.sh parity/tiny cpu cpu          # seconds on the tiny shape
+#   bench/hf_train_parity_run.sh parity/qwen3-1.7b gpu cuda   # medqa on the Python stack's own torch
+#
+# MODEL is a folder such as bench/hf_parity.py make-model writes. Settings (environment): MEDQA
+# (default scripts/medqa), OUT (default /tmp/train-parity: adapters, reports), MB x SEQ x ACCUM
+# (default 2 x 64 x 2), STEPS (default 5), PRECISIONS (default "fp32 fp16").
+set -uo pipefail
+model=${1:?MODEL: a Qwen3 folder (bench/hf_parity.py make-model)}
+mdev=${2:?MEDQA_DEVICE: cpu or gpu}
+hdev=${3:?HF_DEVICE: cpu or cuda}
+py=${4:-python3}
+MEDQA=${MEDQA:-scripts/medqa}
+OUT=${OUT:-/tmp/train-parity}
+export PYTHONUNBUFFERED=1
+mkdir -p "$OUT"
+failed=0
+for precision in ${PRECISIONS:-fp32 fp16}; do
+  for clip in 1.0 1e-3; do
+    name=$precision-clip$clip
+    if ! "$MEDQA" bench --model "$model" --device "$mdev" --precision "$precision" --micro-batch "${MB:-2}" \
+        --seq-len "${SEQ:-64}" --grad-accum "${ACCUM:-2}" --lora-dropout 0 --warmup 0 --steps "${STEPS:-5}" \
+        --max-grad-norm "$clip" --save-adapters "$OUT/$name" --json > "$OUT/$name-medqa.json" 2> "$OUT/$name-medqa.err"; then
+      failed=1; echo "$name: medqa bench failed"; tail -n 3 "$OUT/$name-medqa.err"; continue
+    fi
+    "$py" bench/hf_train_parity.py --model "$model" --medqa "$OUT/$name-medqa.json" --device "$hdev" \
+      > "$OUT/$name.txt" 2> "$OUT/$name.err"
+    rc=$?
+    [[ $rc -eq 0 ]] || failed=1
+    echo "$name: $(head -n 2 "$OUT/$name.txt" | tr '\n' ' ')"
+    [[ $rc -eq 2 ]] && tail -n 2 "$OUT/$name.err"
+  done
+done
+[[ $failed -eq 0 ]] && echo "all checks PASS" || echo "some check FAILED or did not run (reports in $OUT)"
+exit $failed
