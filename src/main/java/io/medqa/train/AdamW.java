@@ -2,7 +2,6 @@ package io.medqa.train;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.NDScope;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.engine.EngineException;
@@ -25,16 +24,20 @@ import java.util.function.BiFunction;
  * </pre>
  * The moments are plain arrays so they can be checkpointed (DJL's own optimizer keeps them private).
  *
- * <p>Two implementations, as transformers' {@code optim} names them:
+ * <p>Two implementations, as transformers' {@code optim} names them, each torch.optim.AdamW's own
+ * arithmetic in a TorchScript module ({@link MultiTensorOps}), with the gradient norm from
+ * {@code torch._foreach_norm} as {@code clip_grad_norm_} computes it:
  * <ul>
  *   <li>{@code adamw_torch_fused} (the default): {@code torch._fused_adamw_} over all matrices at once,
- *       with the gradient norm from {@code torch._foreach_norm} ({@link MultiTensorOps}); where this
- *       libtorch lacks them (the CPU kernel came with PyTorch 2.4), the per-tensor form is used and a
- *       warning says so;</li>
- *   <li>{@code adamw_torch}: the update above written out per matrix with DJL's ops.</li>
+ *       as {@code AdamW(fused=True)}; where this libtorch lacks it (the CPU kernel came with PyTorch
+ *       2.4), adamw_torch is used and a warning says so;</li>
+ *   <li>{@code adamw_torch}: {@code AdamW()}'s update matrix after matrix ({@code lerp_},
+ *       {@code addcmul_}, {@code addcdiv_}), as torch runs it on the CPU (its foreach form on a GPU does
+ *       the same arithmetic).</li>
  * </ul>
- * Both compute the same update in fp32; they differ only in rounding order (AdamWTest holds each to
- * a double-precision reference).
+ * Both compute the same update in fp32 and differ only in rounding order; each gives torch's own
+ * result to the bit on the same libtorch (bench/hf_train_parity.py), and AdamWTest holds each to a
+ * double-precision reference.
  */
 public final class AdamW implements AutoCloseable {
 
@@ -52,7 +55,8 @@ public final class AdamW implements AutoCloseable {
     private final double beta2;
     private final double eps;
     private final double weightDecay;
-    private final MultiTensorOps fused;
+    private final MultiTensorOps ops;
+    private final boolean fused;
     private final NDArray[] steps;
     private int step;
 
@@ -84,10 +88,22 @@ public final class AdamW implements AutoCloseable {
         this.beta2 = beta2;
         this.eps = eps;
         this.weightDecay = weightDecay;
-        this.fused = FUSED.equals(optim) ? loadFused(loader, manager, params.get(0).getDataType()) : null;
-        this.steps = new NDArray[fused == null ? 0 : params.size()];
+        MultiTensorOps fusedOps = FUSED.equals(optim) ? loadFused(loader, manager, params.get(0).getDataType()) : null;
+        this.ops = fusedOps != null ? fusedOps : loadSingle(manager, params.get(0).getDataType());
+        this.fused = fusedOps != null;
+        this.steps = new NDArray[fused ? params.size() : 0];
         for (int i = 0; i < steps.length; i++) {
             steps[i] = manager.zeros(new Shape(), DataType.FLOAT32); // torch.optim keeps "step" as an fp32 tensor
+        }
+    }
+
+    private static MultiTensorOps loadSingle(NDManager manager, DataType dtype) {
+        try {
+            return MultiTensorOps.loadSingle(manager, dtype);
+        } catch (EngineException e) {
+            manager.close();
+            throw new io.medqa.MedqaException(io.medqa.ExitCodes.UNAVAILABLE, "cannot load the optimizer's "
+                    + "TorchScript module (" + PER_TENSOR + "): " + ScriptModules.reason(e.getMessage()), e);
         }
     }
 
@@ -105,14 +121,12 @@ public final class AdamW implements AutoCloseable {
 
     /** What this optimizer computes with: {@value #FUSED}, or {@value #PER_TENSOR} as asked or as the fallback. */
     public String implementation() {
-        return fused != null ? FUSED : PER_TENSOR;
+        return fused ? FUSED : PER_TENSOR;
     }
 
-    /**
-     * The multi-tensor ops when fused, for the step's gradient norm ({@link TrainStep}); null otherwise.
-     */
+    /** The module the update runs in, also for the step's gradient norm ({@link TrainStep}). */
     MultiTensorOps multiTensorOps() {
-        return fused;
+        return ops;
     }
 
     /**
@@ -121,34 +135,14 @@ public final class AdamW implements AutoCloseable {
      */
     public void step(double lr, double gradScale) {
         step++;
-        if (fused != null) {
-            fusedStep(lr, gradScale);
-            return;
-        }
-        double bc1 = 1 - Math.pow(beta1, step);
-        double bc2Sqrt = Math.sqrt(1 - Math.pow(beta2, step));
-        try (NDScope scope = new NDScope()) {
-            scope.suppressNotUsedWarning();
-            for (int i = 0; i < params.size(); i++) {
-                NDArray p = params.get(i);
-                try (NDArray rawGrad = p.getGradient()) {
-                    NDArray g = rawGrad.mul(gradScale);
-                    m[i].muli(beta1).addi(g.mul(1 - beta1));
-                    v[i].muli(beta2).addi(g.square().muli(1 - beta2));
-                    NDArray denom = v[i].sqrt().divi(bc2Sqrt).addi(eps);
-                    if (weightDecay != 0) {
-                        p.muli(1 - lr * weightDecay);
-                    }
-                    p.subi(m[i].div(denom).muli(lr / bc1));
-                }
-            }
-        }
-    }
-
-    private void fusedStep(double lr, double gradScale) {
         MultiTensorOps.withGradients(params, grads -> { // scaled in place, then zeroed by the caller
-            fused.adamw(params, grads, List.of(m), List.of(v), List.of(steps), gradScale, lr, beta1, beta2,
-                    weightDecay, eps);
+            if (fused) {
+                ops.adamw(params, grads, List.of(m), List.of(v), List.of(steps), gradScale, lr, beta1, beta2,
+                        weightDecay, eps);
+            } else {
+                ops.adamwSingle(params, grads, List.of(m), List.of(v), step, gradScale, lr, beta1, beta2,
+                        weightDecay, eps);
+            }
             return null;
         });
     }
@@ -183,9 +177,7 @@ public final class AdamW implements AutoCloseable {
 
     @Override
     public void close() {
-        if (fused != null) {
-            fused.close();
-        }
+        ops.close();
         manager.close();
     }
 }

@@ -29,6 +29,8 @@ import java.util.function.Function;
  *       advanced ({@code torch._foreach_add_}) and {@code torch._fused_adamw_}, the kernel behind
  *       {@code torch.optim.AdamW(fused=True)}.</li>
  * </ul>
+ * adamw_torch's form of the module ({@link #loadSingle}) has the same norm and, for the update,
+ * torch.optim.AdamW's per-tensor arithmetic in one call ({@link #adamwSingle}).
  * Why: per matrix, the norm is 3 ops and AdamW about 15; with q/k/v/o on Qwen3-1.7B's 28 layers that is
  * 224 matrices and some 4,000 kernel launches per step on a GPU, where a multi-tensor op launches a
  * handful for all of them (CUDA's {@code multi_tensor_apply} packs many tensors per launch). On the CPU
@@ -40,22 +42,27 @@ import java.util.function.Function;
  */
 final class MultiTensorOps implements AutoCloseable {
 
-    /** The module's class, in TorchScript's source form; see the methods below for what each does. */
-    static final String SOURCE = "class MultiTensorOps(Module):\n"
-            + "  __parameters__ = []\n"
-            + "  __buffers__ = []\n"
-            + "  training : bool\n"
-            + "  def forward(self: __torch__.MultiTensorOps,\n"
-            + "    losses: List[Tensor],\n"
-            + "    grads: List[Tensor]) -> Tensor:\n"
-            + "    return self.loss_sum_and_grad_norm(losses, grads)\n"
-            + "  def loss_sum_and_grad_norm(self: __torch__.MultiTensorOps,\n"
-            + "    losses: List[Tensor],\n"
-            + "    grads: List[Tensor]) -> Tensor:\n"
-            + "    norms = torch._foreach_norm(grads, 2.)\n"
-            + "    norm = torch.linalg_vector_norm(torch.stack(norms), 2.)\n"
-            + "    loss = torch.sum(torch.stack(losses))\n"
-            + "    return torch.stack([loss.float(), norm.float()])\n"
+    /** The methods both forms share: the loss sum and global gradient norm, in one result. */
+    private static String common(String name) {
+        return "class " + name + "(Module):\n"
+                + "  __parameters__ = []\n"
+                + "  __buffers__ = []\n"
+                + "  training : bool\n"
+                + "  def forward(self: __torch__." + name + ",\n"
+                + "    losses: List[Tensor],\n"
+                + "    grads: List[Tensor]) -> Tensor:\n"
+                + "    return self.loss_sum_and_grad_norm(losses, grads)\n"
+                + "  def loss_sum_and_grad_norm(self: __torch__." + name + ",\n"
+                + "    losses: List[Tensor],\n"
+                + "    grads: List[Tensor]) -> Tensor:\n"
+                + "    norms = torch._foreach_norm(grads, 2.)\n"
+                + "    norm = torch.linalg_vector_norm(torch.stack(norms), 2.)\n"
+                + "    loss = torch.sum(torch.stack(losses))\n"
+                + "    return torch.stack([loss.float(), norm.float()])\n";
+    }
+
+    /** adamw_torch_fused's module, in TorchScript's source form; see {@link #adamw}. */
+    static final String SOURCE = common("MultiTensorOps")
             + "  def adamw(self: __torch__.MultiTensorOps,\n"
             + "    params: List[Tensor],\n"
             + "    grads: List[Tensor],\n"
@@ -75,10 +82,55 @@ final class MultiTensorOps implements AutoCloseable {
             + " maximize=False)\n"
             + "    return len(params)\n";
 
+    /**
+     * adamw_torch's module: torch.optim.AdamW's update without fused (its _single_tensor_adam, whose
+     * arithmetic its foreach form repeats op for op), per matrix. The bias corrections are computed
+     * here, by libtorch's {@code pow} on doubles as Python's {@code **} computes them, not in Java,
+     * whose {@code Math.pow} may differ in the last bit.
+     */
+    static final String SINGLE_SOURCE = common("SingleTensorOps")
+            + "  def adamw(self: __torch__.SingleTensorOps,\n"
+            + "    params: List[Tensor],\n"
+            + "    grads: List[Tensor],\n"
+            + "    exp_avgs: List[Tensor],\n"
+            + "    exp_avg_sqs: List[Tensor],\n"
+            + "    step: float,\n"
+            + "    grad_scale: float,\n"
+            + "    lr: float,\n"
+            + "    beta1: float,\n"
+            + "    beta2: float,\n"
+            + "    weight_decay: float,\n"
+            + "    eps: float) -> int:\n"
+            + "    bias_correction1 = 1. - beta1 ** step\n"
+            + "    bias_correction2 = 1. - beta2 ** step\n"
+            + "    step_size = lr / bias_correction1\n"
+            + "    bias_correction2_sqrt = bias_correction2 ** 0.5\n"
+            + "    for i in range(len(params)):\n"
+            + "      param = params[i]\n"
+            + "      grad = grads[i]\n"
+            + "      exp_avg = exp_avgs[i]\n"
+            + "      exp_avg_sq = exp_avg_sqs[i]\n"
+            + "      grad.mul_(grad_scale)\n"
+            + "      if weight_decay != 0.:\n"
+            + "        param.mul_(1. - lr * weight_decay)\n"
+            + "      exp_avg.lerp_(grad, 1. - beta1)\n"
+            + "      exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1. - beta2)\n"
+            + "      denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(eps)\n"
+            + "      param.addcdiv_(exp_avg, denom, value=-step_size)\n"
+            + "    return len(params)\n";
+
     private final PtSymbolBlock block;
 
-    private MultiTensorOps(PtSymbolBlock block) {
+    private final boolean fused;
+
+    private MultiTensorOps(PtSymbolBlock block, boolean fused) {
         this.block = block;
+        this.fused = fused;
+    }
+
+    /** True for adamw_torch_fused's module, false for adamw_torch's. */
+    boolean isFused() {
+        return fused;
     }
 
     /**
@@ -90,17 +142,31 @@ final class MultiTensorOps implements AutoCloseable {
      * @throws EngineException what libtorch said when compiling or running the module
      */
     static MultiTensorOps load(NDManager manager, DataType dtype) {
-        PtSymbolBlock block = ScriptModules.load(manager,
-                TorchScriptArchive.module("multi_tensor_ops", "MultiTensorOps", SOURCE));
-        MultiTensorOps ops = new MultiTensorOps(block);
+        return load(manager, dtype, true);
+    }
+
+    /** adamw_torch's module, probed as {@link #load(NDManager, DataType)} probes the fused one. */
+    static MultiTensorOps loadSingle(NDManager manager, DataType dtype) {
+        return load(manager, dtype, false);
+    }
+
+    private static MultiTensorOps load(NDManager manager, DataType dtype, boolean fused) {
+        PtSymbolBlock block = ScriptModules.load(manager, fused
+                ? TorchScriptArchive.module("multi_tensor_ops", "MultiTensorOps", SOURCE)
+                : TorchScriptArchive.module("single_tensor_ops", "SingleTensorOps", SINGLE_SOURCE));
+        MultiTensorOps ops = new MultiTensorOps(block, fused);
         try (NDManager probe = manager.newSubManager()) {
             NDArray p = probe.ones(new Shape(1), dtype);
             NDArray g = probe.ones(new Shape(1), dtype);
             NDArray m = probe.zeros(new Shape(1), dtype);
             NDArray v = probe.zeros(new Shape(1), dtype);
-            NDArray t = probe.zeros(new Shape(), DataType.FLOAT32);
             ops.lossSumAndGradNorm(new NDList(m), List.of(g));
-            ops.adamw(List.of(p), List.of(g), List.of(m), List.of(v), List.of(t), 1, 1e-3, 0.9, 0.999, 0, 1e-8);
+            if (fused) {
+                NDArray t = probe.zeros(new Shape(), DataType.FLOAT32);
+                ops.adamw(List.of(p), List.of(g), List.of(m), List.of(v), List.of(t), 1, 1e-3, 0.9, 0.999, 0, 1e-8);
+            } else {
+                ops.adamwSingle(List.of(p), List.of(g), List.of(m), List.of(v), 1, 1, 1e-3, 0.9, 0.999, 0, 1e-8);
+            }
         } catch (RuntimeException e) {
             block.close();
             throw e;
@@ -133,6 +199,21 @@ final class MultiTensorOps implements AutoCloseable {
                 IValue.listFrom(tensors(expAvgs)), IValue.listFrom(tensors(expAvgSqs)),
                 IValue.listFrom(tensors(steps)), IValue.from(gradScale), IValue.from(lr), IValue.from(beta1),
                 IValue.from(beta2), IValue.from(weightDecay), IValue.from(eps));
+        result.close();
+    }
+
+    /**
+     * One AdamW step, matrix after matrix, as torch.optim.AdamW without fused: each gradient first
+     * multiplied in place by {@code gradScale}; {@code step} is the step number after this one's
+     * increment (1 for the first).
+     */
+    void adamwSingle(List<NDArray> params, List<NDArray> grads, List<NDArray> expAvgs, List<NDArray> expAvgSqs,
+                     int step, double gradScale, double lr, double beta1, double beta2, double weightDecay,
+                     double eps) {
+        IValue result = run("adamw", IValue.listFrom(tensors(params)), IValue.listFrom(tensors(grads)),
+                IValue.listFrom(tensors(expAvgs)), IValue.listFrom(tensors(expAvgSqs)), IValue.from((double) step),
+                IValue.from(gradScale), IValue.from(lr), IValue.from(beta1), IValue.from(beta2),
+                IValue.from(weightDecay), IValue.from(eps));
         result.close();
     }
 

@@ -177,7 +177,7 @@ class AdamWTest {
             });
                  AdamW perTensor = new AdamW(List.of(b), 0.9, 0.999, 1e-8, 0.01, AdamW.PER_TENSOR)) {
                 assertEquals(AdamW.PER_TENSOR, fallback.implementation());
-                assertEquals(null, fallback.multiTensorOps());
+                assertFalse(fallback.multiTensorOps().isFused());
                 for (int t = 0; t < 3; t++) {
                     List<float[]> g = List.<float[]>of(new float[] {0.1f * t, -0.3f, 1f});
                     setGradients(engine, manager, List.of(a), g);
@@ -186,6 +186,62 @@ class AdamWTest {
                     perTensor.step(0.1, 0.5);
                 }
                 assertArrayEquals(b.toFloatArray(), a.toFloatArray(), 0f);
+            }
+        }
+    }
+
+    /**
+     * Both implementations against torch.optim.AdamW itself, to the bit: the expected parameters are
+     * what PyTorch 2.13 gave for {@code AdamW(lr=0.01, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01)}
+     * with {@code fused=True} and with {@code foreach=False} (the per-tensor arithmetic), after four
+     * steps whose gradients were first scaled by 0.75 in place, as clipping scales them. The two
+     * expectations differ in two entries (the fused kernel's rounding order), and AdamW's formula
+     * written with plain multiply-adds instead of {@code lerp_}/{@code addcmul_}/{@code addcdiv_}
+     * misses six of them, so each implementation must be torch's own.
+     */
+    @Test
+    void eachImplementationEqualsTorchsAdamWToTheBit() {
+        float[] init = {0.09211649745702744f, 0.025944357737898827f, -0.08559606969356537f, -0.0850689634680748f,
+            0.10097097605466843f, -0.013430722057819366f, -0.006535875145345926f, -0.07187069207429886f,
+            0.019538411870598793f, -0.0009483880712650716f, -0.06763436645269394f, -0.03654089197516441f,
+            0.04939611256122589f, -0.02097039669752121f, -0.029244793578982353f, -0.0391167551279068f};
+        float[][] grads = {
+            {0.02779863029718399f, 0.012220252305269241f, -0.0033644933719187975f, -0.00965060107409954f,
+                -0.0012966267531737685f, -0.006017656065523624f, 0.0014499856624752283f, -0.0014982715947553515f,
+                -0.004373983945697546f, 0.007792337331920862f, -0.0005833946052007377f, -0.020304951816797256f,
+                0.014829322695732117f, 0.004940380807965994f, 0.0024921877775341272f, 0.017470313236117363f},
+            {-0.02616683579981327f, -0.07323887199163437f, 0.1698046624660492f, -0.017916560173034668f,
+                0.19230599701404572f, 0.02879497967660427f, 0.09367965161800385f, -0.24031351506710052f,
+                -0.014789359644055367f, 0.08967041224241257f, 0.05481350049376488f, -0.1639118641614914f,
+                -0.18153052031993866f, -0.020662859082221985f, -0.052595119923353195f, -0.16977329552173615f},
+            {0.8167919516563416f, 0.40964189171791077f, 0.2162347286939621f, 1.089808702468872f,
+                0.1730271428823471f, 0.16676710546016693f, -1.1372435092926025f, -0.8208335041999817f,
+                -1.7927260398864746f, 0.8771882057189941f, 2.164123296737671f, -0.18553368747234344f,
+                0.9906442165374756f, 0.7425893545150757f, 1.2701921463012695f, 1.322719931602478f},
+            {-0.005181142129004002f, 0.015632743015885353f, 0.012357580475509167f, 0.014962134882807732f,
+                0.004731220658868551f, 0.006070178467780352f, -0.008779260329902172f, -0.0074259196408092976f,
+                0.002831610618159175f, -0.014981291256844997f, -0.0030913057271391153f, -0.006040988024324179f,
+                -0.019672434777021408f, -0.0013675559312105179f, 0.018703440204262733f, 0.0015049874782562256f}};
+        float[] fusedExpected = {0.07075046002864838f, 0.01208788063377142f, -0.09860958904027939f,
+            -0.07675373554229736f, 0.08792395889759064f, -0.022433508187532425f, -0.013317665085196495f,
+            -0.04020565003156662f, 0.05028121545910835f, -0.03154338523745537f, -0.07684924453496933f,
+            -0.001829829066991806f, 0.03668113052845001f, -0.03665648400783539f, -0.0433964841067791f,
+            -0.05270605534315109f};
+        float[] singleExpected = fusedExpected.clone();
+        singleExpected[5] = -0.022433510050177574f;
+        singleExpected[11] = -0.0018298299983143806f;
+        Engine engine = Devices.engine();
+        for (String optim : List.of(AdamW.FUSED, AdamW.PER_TENSOR)) {
+            try (NDManager manager = engine.newBaseManager(Device.cpu())) {
+                NDArray p = trainable(manager, init, new Shape(init.length));
+                try (AdamW adam = new AdamW(List.of(p), 0.9, 0.999, 1e-8, 0.01, optim)) {
+                    assertEquals(optim, adam.implementation());
+                    for (float[] g : grads) {
+                        setGradients(engine, manager, List.of(p), List.<float[]>of(g));
+                        adam.step(0.01, 0.75);
+                    }
+                }
+                assertArrayEquals(AdamW.FUSED.equals(optim) ? fusedExpected : singleExpected, p.toFloatArray(), 0f, optim);
             }
         }
     }
