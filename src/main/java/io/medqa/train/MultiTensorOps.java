@@ -61,20 +61,25 @@ final class MultiTensorOps implements AutoCloseable {
                 + "    return torch.stack([loss.float(), norm.float()])\n";
     }
 
+    /** The adamw method's signature: the lists of parameters, gradients and moments, the step, the hyper-parameters. */
+    private static String adamwSignature(String name, String step) {
+        return "  def adamw(self: __torch__." + name + ",\n"
+                + "    params: List[Tensor],\n"
+                + "    grads: List[Tensor],\n"
+                + "    exp_avgs: List[Tensor],\n"
+                + "    exp_avg_sqs: List[Tensor],\n"
+                + "    " + step + ",\n"
+                + "    grad_scale: float,\n"
+                + "    lr: float,\n"
+                + "    beta1: float,\n"
+                + "    beta2: float,\n"
+                + "    weight_decay: float,\n"
+                + "    eps: float) -> int:\n";
+    }
+
     /** adamw_torch_fused's module, in TorchScript's source form; see {@link #adamw}. */
     static final String SOURCE = common("MultiTensorOps")
-            + "  def adamw(self: __torch__.MultiTensorOps,\n"
-            + "    params: List[Tensor],\n"
-            + "    grads: List[Tensor],\n"
-            + "    exp_avgs: List[Tensor],\n"
-            + "    exp_avg_sqs: List[Tensor],\n"
-            + "    steps: List[Tensor],\n"
-            + "    grad_scale: float,\n"
-            + "    lr: float,\n"
-            + "    beta1: float,\n"
-            + "    beta2: float,\n"
-            + "    weight_decay: float,\n"
-            + "    eps: float) -> int:\n"
+            + adamwSignature("MultiTensorOps", "steps: List[Tensor]")
             + "    torch._foreach_mul_(grads, grad_scale)\n"
             + "    torch._foreach_add_(steps, 1.)\n"
             + "    torch._fused_adamw_(params, grads, exp_avgs, exp_avg_sqs, annotate(List[Tensor], []), steps,"
@@ -89,18 +94,7 @@ final class MultiTensorOps implements AutoCloseable {
      * whose {@code Math.pow} may differ in the last bit.
      */
     static final String SINGLE_SOURCE = common("SingleTensorOps")
-            + "  def adamw(self: __torch__.SingleTensorOps,\n"
-            + "    params: List[Tensor],\n"
-            + "    grads: List[Tensor],\n"
-            + "    exp_avgs: List[Tensor],\n"
-            + "    exp_avg_sqs: List[Tensor],\n"
-            + "    step: float,\n"
-            + "    grad_scale: float,\n"
-            + "    lr: float,\n"
-            + "    beta1: float,\n"
-            + "    beta2: float,\n"
-            + "    weight_decay: float,\n"
-            + "    eps: float) -> int:\n"
+            + adamwSignature("SingleTensorOps", "step: float")
             + "    bias_correction1 = 1. - beta1 ** step\n"
             + "    bias_correction2 = 1. - beta2 ** step\n"
             + "    step_size = lr / bias_correction1\n"
