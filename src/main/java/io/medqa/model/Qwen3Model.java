@@ -175,20 +175,17 @@ public final class Qwen3Model implements AutoCloseable {
     }
 
     /**
-     * How grouped kv heads reach attention: with sdpa "shared" ({@code enable_gqa}: on a GPU) or
-     * "repeated" (each kv head repeated for its query heads before the call: on the CPU, for libtorch's
-     * flash kernel); with eager "broadcast" (query heads grouped against their kv head); "none" when there
-     * are as many kv heads as query heads. Kernels round differently, so a comparison with transformers
-     * runs its sdpa the same way (bench/hf_train_parity.py).
+     * How grouped kv heads reach attention over a whole sequence: "shared" (sdpa's {@code enable_gqa}:
+     * on a GPU) or "repeated" (each kv head repeated for its query heads first: sdpa on the CPU, for
+     * libtorch's flash kernel, and eager, as transformers' eager does); "none" when there are as many kv
+     * heads as query heads. Kernels round differently, so a comparison with transformers runs its sdpa
+     * the same way (bench/hf_train_parity.py).
      */
     public String kvHeads() {
         if (config.numKeyValueGroups() == 1) {
             return "none";
         }
-        if (attentionImplementation != Attention.SDPA) {
-            return "broadcast";
-        }
-        return sdpa.sharesKvHeads() ? "shared" : "repeated";
+        return attentionImplementation == Attention.SDPA && sdpa.sharesKvHeads() ? "shared" : "repeated";
     }
 
     /**
@@ -276,22 +273,42 @@ public final class Qwen3Model implements AutoCloseable {
                     .reshape(batch, tokens, (long) heads * d);
             return layer.oProj.forward(out, training);
         }
-        // GQA without copying kv heads: query heads grouped as (batch, kv_heads, groups, tokens, head_dim)
-        // broadcast against (batch, kv_heads, 1, keys, head_dim).
-        NDArray q5 = q.reshape(batch, kvHeads, groups, tokens, d);
-        NDArray k5 = k.expandDims(2);
-        NDArray v5 = v.expandDims(2);
-        NDArray scores = q5.matMul(k5.transpose(0, 1, 2, 4, 3)).mul(attentionScale); // (.., tokens, keys)
+        NDArray out;
+        if (cache == null) {
+            // A whole sequence, as transformers' eager_attention_forward: each kv head repeated for its
+            // query heads (repeat_kv) and 4-D products, (batch, heads, tokens, head_dim). Grouping the
+            // query heads against their kv head instead (below) saves the copy, but libtorch then folds
+            // the group into the product's rows, which rounds differently.
+            NDArray kr = groups > 1 ? k.repeat(1, groups) : k;
+            NDArray vr = groups > 1 ? v.repeat(1, groups) : v;
+            NDArray probs = softmaxOfScores(q.matMul(kr.transpose(0, 1, 3, 2)).mul(attentionScale), mask);
+            out = probs.matMul(vr).transpose(0, 2, 1, 3).reshape(batch, tokens, (long) heads * d);
+        } else {
+            // Decoding: the cache's kv heads are not copied per step; query heads grouped as (batch,
+            // kv_heads, groups, tokens, head_dim) broadcast against (batch, kv_heads, 1, keys, head_dim).
+            NDArray q5 = q.reshape(batch, kvHeads, groups, tokens, d);
+            NDArray k5 = k.expandDims(2);
+            NDArray v5 = v.expandDims(2);
+            NDArray probs = softmaxOfScores(q5.matMul(k5.transpose(0, 1, 2, 4, 3)).mul(attentionScale), mask);
+            out = probs.matMul(v5) // (batch, kv_heads, groups, tokens, head_dim)
+                    .reshape(batch, heads, tokens, d)
+                    .transpose(0, 2, 1, 3)
+                    .reshape(batch, tokens, (long) heads * d);
+        }
+        return layer.oProj.forward(out, training);
+    }
+
+    /**
+     * Attention probabilities from scaled scores: the mask added and softmax taken in fp32, the result
+     * cast back to the compute dtype, as softmax(scores + mask, dtype=float32).to(dtype) in transformers
+     * (its fp16 mask of finfo.min and this fp32 -inf both give exactly 0 after the exponential).
+     */
+    private NDArray softmaxOfScores(NDArray scores, NDArray mask) {
         NDArray scores32 = Casts.atLeastFp32(scores);
         if (mask != null) {
             scores32 = scores32.add(mask);
         }
-        NDArray probs = Casts.to(scores32.softmax(-1), dtype);
-        NDArray out = probs.matMul(v5) // (batch, kv_heads, groups, tokens, head_dim)
-                .reshape(batch, heads, tokens, d)
-                .transpose(0, 2, 1, 3)
-                .reshape(batch, tokens, (long) heads * d);
-        return layer.oProj.forward(out, training);
+        return Casts.to(scores32.softmax(-1), dtype);
     }
 
     /**

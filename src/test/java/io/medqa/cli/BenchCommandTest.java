@@ -153,7 +153,7 @@ class BenchCommandTest {
         CliTest.Run eager = CliTest.run("bench", "--model", dir.toString(), "--steps", "1", "--warmup", "0",
                 "--micro-batch", "1", "--seq-len", "8", "--attention", "eager", "--device", "cpu", "--json");
         assertEquals(0, eager.code(), eager.err());
-        assertEquals("broadcast", JSON.readTree(eager.out()).get("kv_heads").asText());
+        assertEquals("repeated", JSON.readTree(eager.out()).get("kv_heads").asText(), "eager repeats them as transformers does");
 
         CliTest.Run withEval = CliTest.run("bench", "--shape", "tiny", "--eval", "--device", "cpu",
                 "--save-adapters", tmp.resolve("e").toString());
