@@ -9,9 +9,9 @@ import java.util.Locale;
  * How the attention scores are computed, as transformers' {@code attn_implementation}.
  *
  * <ul>
- *   <li>{@code eager}: written out in {@link Qwen3Model}: q k^T * scale, causal mask, softmax in fp32,
- *       times v; works everywhere, the probabilities (batch, heads, tokens, keys) are kept for the
- *       backward pass.</li>
+ *   <li>{@code eager}: written out in {@link Qwen3Model} as transformers' eager_attention_forward: kv
+ *       heads repeated, q k^T * scale, causal mask, softmax in fp32, times v; works everywhere, the
+ *       probabilities (batch, heads, tokens, keys) are kept for the backward pass.</li>
  *   <li>{@code sdpa}: PyTorch's {@code torch.nn.functional.scaled_dot_product_attention}, which picks a
  *       fused kernel (flash or memory-efficient attention on a GPU, a flash kernel on the CPU) and keeps
  *       no probability matrix. Used for sequences that start at position 0 (training, scoring,
