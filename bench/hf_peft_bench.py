@@ -3,9 +3,10 @@
 
 Trains LoRA on transformers' Qwen3ForCausalLM (SDPA attention) with the same shape, the same LoRA
 targets and rank, the same optimizer (torch.optim.AdamW, fused unless --optim adamw_torch, lr 2e-4
-constant, betas 0.9/0.999, eps 1e-8, no weight decay, clipping at 1.0 unless --max-grad-norm), fp16 autocast with a GradScaler (initial scale 2^16, growth interval
-2000) and the same synthetic tokens, and prints the same figures under the same JSON keys. With --eval
-it times letter scoring: one forward pass per batch, log-softmax at each row's last position.
+constant, betas 0.9/0.999, eps 1e-8, no weight decay, clipping at 1.0 unless --max-grad-norm), fp16
+autocast with a GradScaler (initial scale 2^16 unless --loss-scale, growth interval 2000) and the same
+synthetic tokens, and prints the same figures under the same JSON keys. With --eval it times letter
+scoring: one forward pass per batch, log-softmax at each row's last position.
 
 Tokens: SplitMix64 (Steele, Lea and Flood, OOPSLA 2014) from --seed, token = next() mod vocab with
 next() unsigned; micro-batch after micro-batch, each row-major (rows, seq_len), warm-up steps first.
@@ -177,6 +178,8 @@ def parse_args(argv):
                         "(default: adamw_torch_fused, as medqa)")
     p.add_argument("--max-grad-norm", type=float, default=MAX_GRAD_NORM,
                    help="global gradient-norm clipping, 0 disables (default: %(default)s, as medqa bench)")
+    p.add_argument("--loss-scale", type=float, default=65536.0,
+                   help="fp16's initial loss scale (default: %(default)s, as medqa bench)")
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--peak-tflops", type=float, default=0.0)
@@ -190,6 +193,8 @@ def parse_args(argv):
     if a.profile and a.eval:
         p.error("--profile profiles a training step; leave out --eval")
     a.lora_targets = [t for t in a.lora_targets.split(",") if t]
+    if not a.loss_scale > 0 or math.isinf(a.loss_scale):
+        p.error("--loss-scale must be > 0, got %s" % a.loss_scale)
     if not a.max_grad_norm >= 0 or math.isinf(a.max_grad_norm):
         p.error("--max-grad-norm must be >= 0 (0: no clipping), got %s" % a.max_grad_norm)
     for name, value, least in (("--micro-batch", a.micro_batch, 1), ("--grad-accum", a.grad_accum, 1),
@@ -316,7 +321,7 @@ def main(argv):
         # adamw_torch: torch's default (foreach, multi-tensor, on a GPU; a loop per tensor on the CPU)
         optimizer = torch.optim.AdamW(trainable, lr=LR, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
                                       fused=True if a.optim == "adamw_torch_fused" else None)
-        scaler = torch.amp.GradScaler(device.type, init_scale=65536.0, growth_interval=2000,
+        scaler = torch.amp.GradScaler(device.type, init_scale=a.loss_scale, growth_interval=2000,
                                       enabled=precision == "fp16")
         flops = a.grad_accum * train_flops(cfg, a.lora_targets, a.lora_r, a.micro_batch, a.seq_len)
         tokens_per_step = a.micro_batch * a.seq_len * a.grad_accum

@@ -13,8 +13,8 @@ enable_gqa or repeated as medqa ran them: the report's "kv_heads"), PeftModel.fr
 medqa's initial adapter (is_trainable, the adapter in fp32), the same SplitMix64 tokens as medqa
 (bench/hf_peft_bench.py's SyntheticTokens), the model's own loss with labels = input_ids and
 num_items_in_batch = the step's target count (sum over tokens / targets of the whole step, the
-Trainer's gradient-accumulation loss), fp16 autocast with torch.amp.GradScaler (initial scale 2^16,
-growth interval 2000), GradScaler.unscale_ then torch.nn.utils.clip_grad_norm_, and
+Trainer's gradient-accumulation loss), fp16 autocast with torch.amp.GradScaler (medqa's initial
+scale, 2^16 unless --loss-scale; growth interval 2000), GradScaler.unscale_ then torch.nn.utils.clip_grad_norm_, and
 torch.optim.AdamW (fused=True for adamw_torch_fused) at the run's constant lr, betas 0.9/0.999,
 eps 1e-8, no weight decay.
 
@@ -115,7 +115,8 @@ def main(argv):
     params = [p for _, p in named]
     optimizer = torch.optim.AdamW(params, lr=r["lr"], betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
                                   fused=True if r["optim"] == "adamw_torch_fused" else None)
-    scaler = torch.amp.GradScaler(device.type, init_scale=65536.0, growth_interval=2000, enabled=fp16)
+    scaler = torch.amp.GradScaler(device.type, init_scale=float(r["loss_scales"][0]) if fp16 else 65536.0,
+                                  growth_interval=2000, enabled=fp16)
     autocast = torch.autocast(device_type=device.type, dtype=dtype, enabled=fp16)
 
     rows, seq_len, accum = r["micro_batch"], r["seq_len"], r["grad_accum"]
@@ -144,7 +145,8 @@ def main(argv):
     failures = []
     per_step = []
     for i, s in enumerate(steps):
-        m_loss, m_norm, m_scale = r["losses"][i], r["grad_norms"][i], r["loss_scales"][i]
+        # float(): medqa's JSON writes a non-finite number as the string "NaN" or "Infinity"
+        m_loss, m_norm, m_scale = float(r["losses"][i]), float(r["grad_norms"][i]), float(r["loss_scales"][i])
         m_stepped = math.isfinite(m_norm)
         row = {"step": i + 1, "hf_loss": s["loss"], "medqa_loss": m_loss, "hf_grad_norm": s["grad_norm"],
                "medqa_grad_norm": m_norm, "hf_loss_scale": s["loss_scale"], "medqa_loss_scale": m_scale}
@@ -192,6 +194,7 @@ def main(argv):
         "optim": r["optim"], "micro_batch": rows, "seq_len": seq_len, "grad_accum": accum,
         "steps": len(steps), "max_grad_norm": r["max_grad_norm"],
         "clipped_steps": sum(1 for s in steps if r["max_grad_norm"] > 0 and s["grad_norm"] > r["max_grad_norm"]),
+        "skipped_steps": sum(1 for s in steps if not s["stepped"]),
         "final_adapter": {"max_abs": worst, "tolerance": tol, "unequal_elements": unequal, "elements": total,
                           "bit_identical": unequal == 0 and total > 0},
         "max_rel_loss": max(abs(p["medqa_loss"] - p["hf_loss"]) / max(1.0, abs(p["hf_loss"])) for p in per_step),
@@ -204,9 +207,10 @@ def main(argv):
         print(json.dumps(report))
     else:
         fa = report["final_adapter"]
-        print("%s: %d steps, %s, %s, micro-batch %d x %d x %d accumulated, %d clipped; %s against medqa on %s"
+        print("%s: %d steps, %s, %s, micro-batch %d x %d x %d accumulated, %d clipped, %d skipped (overflow); "
+              "%s against medqa on %s"
               % (report["verdict"], len(steps), precision, r["optim"], rows, seq_len, accum, report["clipped_steps"],
-                 report["engine"], r.get("engine")))
+                 report["skipped_steps"], report["engine"], r.get("engine")))
         print("final adapter: max |difference| %.3g (tolerance %.3g), %d of %d elements not bit-identical"
               % (fa["max_abs"], tol, fa["unequal_elements"], fa["elements"]))
         print("losses: max relative difference %.3g; gradient norms: %.3g"

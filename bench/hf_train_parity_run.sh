@@ -2,9 +2,9 @@
 # Training steps against transformers + PEFT, in fp32 and in fp16 (docs/benchmarks.md, "Training steps
 # bit for bit"): medqa bench --save-adapters on MODEL, then bench/hf_train_parity.py repeats the same
 # steps from the same initial adapter and compares each step's loss and gradient norm and the final
-# adapter. Each precision runs twice: with clipping at 1.0, and with --max-grad-norm 1e-3 so that every
-# step is clipped. Run from the repository root after `mvn -B -DskipTests package`; exit code 1 when
-# a check fails.
+# adapter. Each precision runs with clipping at 1.0, and with --max-grad-norm 1e-3 so that every step
+# is clipped; fp16 also from a loss scale of 3e7, which overflows first. Run from the repository root
+# after `mvn -B -DskipTests package`; exit code 1 when a check fails.
 #
 #   bench/hf_train_parity_run.sh MODEL MEDQA_DEVICE HF_DEVICE [PYTHON]
 #   bench/hf_train_parity_run.sh parity/tiny cpu cpu          # seconds on the tiny shape
@@ -24,11 +24,18 @@ export PYTHONUNBUFFERED=1
 mkdir -p "$OUT"
 failed=0
 for precision in ${PRECISIONS:-fp32 fp16}; do
-  for clip in 1.0 1e-3; do
-    name=$precision-clip$clip
+  # fp16 also from a loss scale of 3e7: steps overflow and are skipped until the scale, halved each
+  # time and no longer a power of two, fits
+  for run in clip1.0 clip1e-3 $([[ $precision == fp16 ]] && echo scale3e7); do
+    name=$precision-$run
+    steps=${STEPS:-5}
+    case $run in
+      clip*) flags="--max-grad-norm ${run#clip}" ;;
+      scale*) flags="--loss-scale ${run#scale}"; steps=$(( steps + 8 )) ;;
+    esac
     if ! "$MEDQA" bench --model "$model" --device "$mdev" --precision "$precision" --micro-batch "${MB:-2}" \
-        --seq-len "${SEQ:-64}" --grad-accum "${ACCUM:-2}" --lora-dropout 0 --warmup 0 --steps "${STEPS:-5}" \
-        --max-grad-norm "$clip" --save-adapters "$OUT/$name" --json > "$OUT/$name-medqa.json" 2> "$OUT/$name-medqa.err"; then
+        --seq-len "${SEQ:-64}" --grad-accum "${ACCUM:-2}" --lora-dropout 0 --warmup 0 --steps "$steps" \
+        $flags --save-adapters "$OUT/$name" --json > "$OUT/$name-medqa.json" 2> "$OUT/$name-medqa.err"; then
       failed=1; echo "$name: medqa bench failed"; tail -n 3 "$OUT/$name-medqa.err"; continue
     fi
     "$py" bench/hf_train_parity.py --model "$model" --medqa "$OUT/$name-medqa.json" --device "$hdev" \

@@ -34,7 +34,8 @@ import java.util.function.Consumer;
  * batches are built on the host before its clock starts, as in the trainer.
  *
  * <p>The fixed hyper-parameters are the reference recipe's: lr 2e-4 (constant), AdamW betas 0.9/0.999,
- * eps 1e-8, no weight decay, clipping at 1.0 (unless --max-grad-norm), loss scale 2^16 for fp16.
+ * eps 1e-8, no weight decay, clipping at 1.0 (unless --max-grad-norm), loss scale 2^16 for fp16 (unless
+ * --loss-scale).
  */
 public final class Bench {
 
@@ -47,13 +48,17 @@ public final class Bench {
      * @param source what the weights are, for the report ("shape qwen3-1.7b (random weights)" or a folder)
      * @param peakTflops the device's peak for the compute dtype, for MFU; 0 leaves MFU out
      * @param maxGradNorm global gradient-norm clipping (0: none); the reference recipe's is {@link #MAX_GRAD_NORM}
+     * @param lossScale the fp16 loss scaler's initial scale (2^16 in the reference recipe)
      * @param saveAdapters null, or a folder for the adapter before the first step ({@code initial/}) and after
      *     the last ({@code final/}), so that bench/hf_train_parity.py can repeat the steps on PEFT and compare
      */
     public record Options(String source, int microBatch, int seqLen, int gradAccum, TrainConfig.Lora lora,
                           int warmup, int steps, double peakTflops, long seed, boolean eval, String optim,
-                          java.nio.file.Path saveAdapters, double maxGradNorm) {
+                          java.nio.file.Path saveAdapters, double maxGradNorm, double lossScale) {
         public Options {
+            if (!(lossScale > 0) || Double.isInfinite(lossScale)) {
+                throw new MedqaException(ExitCodes.USAGE, "--loss-scale must be > 0, got " + lossScale);
+            }
             if (!(maxGradNorm >= 0) || Double.isInfinite(maxGradNorm)) {
                 throw new MedqaException(ExitCodes.USAGE, "--max-grad-norm must be >= 0 (0: no clipping), got " + maxGradNorm);
             }
@@ -148,7 +153,7 @@ public final class Bench {
                 if (o.saveAdapters() != null) {
                     saveAdapter(adapter, o.saveAdapters().resolve("initial"), o.source());
                 }
-                LossScaler scaler = new LossScaler(model.dtype() == DataType.FLOAT16, 65536, 2000);
+                LossScaler scaler = new LossScaler(model.dtype() == DataType.FLOAT16, o.lossScale(), 2000);
                 try (AdamW optimizer = new AdamW(params, 0.9, 0.999, 1e-8, 0.0, o.optim())) {
                     report.put("optim", optimizer.implementation());
                     for (int step = 1; step <= total; step++) {

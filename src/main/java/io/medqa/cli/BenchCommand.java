@@ -38,7 +38,7 @@ import java.util.Locale;
             "      --peak-tflops 989 --json > medqa-bench.json",
             "  medqa bench --model ./Qwen3-1.7B --eval --micro-batch 16 --seq-len 256 --device gpu",
             "  medqa bench --shape qwen3-1.7b --precision fp16 --device gpu --steps 5 --profile step.json",
-            "  medqa bench --model ./tiny --lora-dropout 0 --save-adapters steps --json > steps/medqa.json"
+            "  medqa bench --model ./tiny --lora-dropout 0 --save-adapters steps --json > steps.json"
         })
 final class BenchCommand extends BaseCommand {
 
@@ -135,6 +135,10 @@ final class BenchCommand extends BaseCommand {
             description = "Global gradient-norm clipping, as train.max_grad_norm; 0 disables (default: ${DEFAULT-VALUE}).")
     double maxGradNorm;
 
+    @Option(names = "--loss-scale", paramLabel = "X", defaultValue = "65536",
+            description = "fp16's initial loss scale, as train.loss_scale_init (default: ${DEFAULT-VALUE}).")
+    double lossScale;
+
     @Option(names = "--save-adapters", paramLabel = "DIR",
             description = "Write the adapter before the first step to DIR/initial and after the last to DIR/final "
                     + "(PEFT format), and each step's gradient norm and loss scale to the report: "
@@ -175,7 +179,7 @@ final class BenchCommand extends BaseCommand {
                 ? "shape " + source.shape + " (random weights)"
                 : source.model.toString();
         Bench.Options options = new Bench.Options(label, microBatch, seqLen, gradAccum, lora, warmup, steps, peakTflops,
-                seed, eval, optim, saveAdapters, maxGradNorm);
+                seed, eval, optim, saveAdapters, maxGradNorm, lossScale);
         if (profile != null && eval) {
             throw new MedqaException(ExitCodes.USAGE, "--profile profiles a training step; leave out --eval");
         }

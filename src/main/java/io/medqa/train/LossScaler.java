@@ -32,12 +32,12 @@ public final class LossScaler {
     }
 
     /**
-     * Records a step's outcome from the global gradient norm (still scaled).
+     * Records a step's outcome from the global gradient norm (scaled or not: only whether it is finite counts).
      *
      * @return true when the optimizer may step; false when this step must be skipped
      */
-    public boolean update(double scaledGradNorm) {
-        if (!Double.isFinite(scaledGradNorm)) {
+    public boolean update(double gradNorm) {
+        if (!Double.isFinite(gradNorm)) {
             skippedSteps++;
             if (enabled) {
                 scale *= 0.5;

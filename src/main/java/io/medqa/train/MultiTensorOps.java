@@ -42,7 +42,11 @@ import java.util.function.Function;
  */
 final class MultiTensorOps implements AutoCloseable {
 
-    /** The methods both forms share: the loss sum and global gradient norm, in one result. */
+    /**
+     * The methods both forms share: the gradients unscaled in place (GradScaler.unscale_'s multiply by
+     * inv_scale, skipped at 1 as a disabled scaler skips it), then the loss sum and the global gradient
+     * norm of the unscaled gradients (clip_grad_norm_'s), in one result.
+     */
     private static String common(String name) {
         return "class " + name + "(Module):\n"
                 + "  __parameters__ = []\n"
@@ -50,11 +54,15 @@ final class MultiTensorOps implements AutoCloseable {
                 + "  training : bool\n"
                 + "  def forward(self: __torch__." + name + ",\n"
                 + "    losses: List[Tensor],\n"
-                + "    grads: List[Tensor]) -> Tensor:\n"
-                + "    return self.loss_sum_and_grad_norm(losses, grads)\n"
+                + "    grads: List[Tensor],\n"
+                + "    inv_scale: float) -> Tensor:\n"
+                + "    return self.loss_sum_and_grad_norm(losses, grads, inv_scale)\n"
                 + "  def loss_sum_and_grad_norm(self: __torch__." + name + ",\n"
                 + "    losses: List[Tensor],\n"
-                + "    grads: List[Tensor]) -> Tensor:\n"
+                + "    grads: List[Tensor],\n"
+                + "    inv_scale: float) -> Tensor:\n"
+                + "    if inv_scale != 1.:\n"
+                + "      torch._foreach_mul_(grads, inv_scale)\n"
                 + "    norms = torch._foreach_norm(grads, 2.)\n"
                 + "    norm = torch.linalg_vector_norm(torch.stack(norms), 2.)\n"
                 + "    loss = torch.sum(torch.stack(losses))\n"
@@ -174,7 +182,16 @@ final class MultiTensorOps implements AutoCloseable {
      * @return {sum of losses, global L2 norm of the gradients}, in one host read
      */
     double[] lossSumAndGradNorm(NDList losses, List<NDArray> grads) {
-        IValue result = run("loss_sum_and_grad_norm", IValue.listFrom(tensors(losses)), IValue.listFrom(tensors(grads)));
+        return lossSumAndGradNorm(losses, grads, 1);
+    }
+
+    /**
+     * As {@link #lossSumAndGradNorm(NDList, List)}, the gradients first multiplied in place by
+     * {@code invScale} (the loss scale's inverse, as GradScaler computes it: 1 / scale rounded to fp32).
+     */
+    double[] lossSumAndGradNorm(NDList losses, List<NDArray> grads, double invScale) {
+        IValue result = run("loss_sum_and_grad_norm", IValue.listFrom(tensors(losses)), IValue.listFrom(tensors(grads)),
+                IValue.from(invScale));
         try (result; NDManager sub = grads.get(0).getManager().newSubManager();
              NDArray both = result.toTensor((PtNDManager) sub)) {
             float[] host = both.toFloatArray();

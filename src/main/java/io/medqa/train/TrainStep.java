@@ -48,13 +48,17 @@ public final class TrainStep {
     public static Outcome step(Qwen3Model model, LoraAdapter adapter, List<MicroBatch> batches, LossScaler scaler,
                                AdamW optimizer, double lr, double maxGradNorm) {
         double scale = scaler.scale();
-        double[] lossAndNorm = forwardBackward(model, adapter, batches, scale, optimizer.multiTensorOps());
+        // As GradScaler: inv_scale = 1 / scale in double, rounded to fp32; the gradients are unscaled
+        // in place before their norm is taken, then clipped by a second multiply, so that any scale
+        // (not only a power of two) gives torch's gradients to the bit.
+        double invScale = (float) (1.0 / (float) scale);
+        double[] lossAndNorm = forwardBackward(model, adapter, batches, scale, optimizer.multiTensorOps(), invScale);
         int targets = batches.stream().mapToInt(MicroBatch::targetCount).sum();
-        double gradNorm = lossAndNorm[1] / scale;
-        boolean stepped = scaler.update(lossAndNorm[1]);
+        double gradNorm = lossAndNorm[1]; // of the unscaled gradients; not finite when they overflowed
+        boolean stepped = scaler.update(gradNorm);
         if (stepped) {
             double clip = maxGradNorm > 0 ? clipCoefficient(gradNorm, maxGradNorm) : 1.0;
-            optimizer.step(lr, clip / scale);
+            optimizer.step(lr, clip);
         }
         zeroGradients(adapter);
         return new Outcome(lossAndNorm[0] / targets, gradNorm, scale, stepped);
@@ -64,9 +68,7 @@ public final class TrainStep {
      * torch.nn.utils.clip_grad_norm_'s coefficient min(1, max_norm / (norm + 1e-6)) in the fp32 arithmetic
      * it runs in: the sum rounded to fp32, then, as Tensor.__rtruediv__ divides a number by a tensor, the
      * reciprocal times max_norm, each rounded to fp32. In double the coefficient can differ in its last
-     * bit, and so would every clipped gradient. With a power-of-two loss scale, multiplying by
-     * coefficient / scale in one go rounds as unscaling first and clipping after (GradScaler.unscale_, then
-     * clip_grad_norm_) do.
+     * bit, and so would every clipped gradient.
      */
     static double clipCoefficient(double norm, double maxNorm) {
         float coefficient = (1.0f / ((float) norm + 1e-6f)) * (float) maxNorm;
@@ -79,15 +81,16 @@ public final class TrainStep {
      */
     public static double[] forwardBackward(Qwen3Model model, LoraAdapter adapter, List<MicroBatch> batches,
                                            double lossScale) {
-        return forwardBackward(model, adapter, batches, lossScale, null);
+        return forwardBackward(model, adapter, batches, lossScale, null, 1);
     }
 
     /**
-     * As above; with {@code ops} (the fused optimizer's), the norm is one {@code torch._foreach_norm}
-     * over all gradients instead of three ops per matrix.
+     * As above; with {@code ops} (the optimizer's module), the gradients are first multiplied in place
+     * by {@code invScale} (unscaled, as GradScaler.unscale_ does) and the norm, of the unscaled
+     * gradients, is one {@code torch._foreach_norm} over all of them instead of three ops per matrix.
      */
     static double[] forwardBackward(Qwen3Model model, LoraAdapter adapter, List<MicroBatch> batches,
-                                    double lossScale, MultiTensorOps ops) {
+                                    double lossScale, MultiTensorOps ops, double invScale) {
         int targets = batches.stream().mapToInt(MicroBatch::targetCount).sum();
         Engine engine = Devices.engine();
         try (NDManager stepManager = model.manager().newSubManager()) {
@@ -110,7 +113,7 @@ public final class TrainStep {
             }
             if (ops != null) {
                 List<NDArray> params = adapter.params().stream().map(LoraAdapter.Param::array).toList();
-                return MultiTensorOps.withGradients(params, grads -> ops.lossSumAndGradNorm(losses, grads));
+                return MultiTensorOps.withGradients(params, grads -> ops.lossSumAndGradNorm(losses, grads, invScale));
             }
             try (NDScope scope = new NDScope()) {
                 scope.suppressNotUsedWarning();

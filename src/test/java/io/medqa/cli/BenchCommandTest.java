@@ -162,6 +162,9 @@ class BenchCommandTest {
         CliTest.Run badNorm = CliTest.run("bench", "--shape", "tiny", "--device", "cpu", "--max-grad-norm", "-1");
         assertEquals(2, badNorm.code());
         assertTrue(badNorm.err().contains("--max-grad-norm must be >= 0"), badNorm.err());
+        CliTest.Run badScale = CliTest.run("bench", "--shape", "tiny", "--device", "cpu", "--loss-scale", "0");
+        assertEquals(2, badScale.code());
+        assertTrue(badScale.err().contains("--loss-scale must be > 0"), badScale.err());
     }
 
     private static double maxAbs(float[] values) {
