@@ -88,7 +88,9 @@ final class MultiTensorOps implements AutoCloseable {
     /** adamw_torch_fused's module, in TorchScript's source form; see {@link #adamw}. */
     static final String SOURCE = common("MultiTensorOps")
             + adamwSignature("MultiTensorOps", "steps: List[Tensor]")
-            + "    torch._foreach_mul_(grads, grad_scale)\n"
+            // a factor of 1 (no clipping) changes no bit: skipped, as unscaling is at a scale of 1
+            + "    if grad_scale != 1.:\n"
+            + "      torch._foreach_mul_(grads, grad_scale)\n"
             + "    torch._foreach_add_(steps, 1.)\n"
             + "    torch._fused_adamw_(params, grads, exp_avgs, exp_avg_sqs, annotate(List[Tensor], []), steps,"
             + " lr=lr, beta1=beta1, beta2=beta2, weight_decay=weight_decay, eps=eps, amsgrad=False,"
@@ -112,7 +114,8 @@ final class MultiTensorOps implements AutoCloseable {
             + "      grad = grads[i]\n"
             + "      exp_avg = exp_avgs[i]\n"
             + "      exp_avg_sq = exp_avg_sqs[i]\n"
-            + "      grad.mul_(grad_scale)\n"
+            + "      if grad_scale != 1.:\n"
+            + "        grad.mul_(grad_scale)\n"
             + "      if weight_decay != 0.:\n"
             + "        param.mul_(1. - lr * weight_decay)\n"
             + "      exp_avg.lerp_(grad, 1. - beta1)\n"
