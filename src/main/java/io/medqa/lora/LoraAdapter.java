@@ -127,6 +127,16 @@ public final class LoraAdapter implements AutoCloseable {
         projections.forEach(p -> p.setEnabled(enabled));
     }
 
+    /**
+     * Outside training, round the low-rank branch as torch.autocast does (A and B cast to the compute
+     * dtype inside the products), as transformers' Trainer evaluates a mixed-precision run; false (the
+     * default) is PeftModel without autocast, as {@code medqa eval}, lm-eval-harness and serving run it.
+     * The same in fp32.
+     */
+    public void setAutocast(boolean autocast) {
+        projections.forEach(p -> p.setAutocast(autocast));
+    }
+
     /** The current values by PEFT name (one host copy per matrix). */
     public Map<String, float[]> values() {
         Map<String, float[]> out = new java.util.LinkedHashMap<>();

@@ -326,11 +326,20 @@ public final class Trainer {
                               LoraAdapter adapter, BestAdapter best) {}
 
     /**
-     * Eval loss (answer-token NLL, as in training) and letter accuracy (the option whose letter is most
-     * likely after "Answer: ", as {@code medqa eval} scores) on the validation set.
+     * Eval loss (answer-token NLL, as in training, and as transformers' Trainer evaluates: under autocast
+     * in fp16, no dropout) and letter accuracy (the option whose letter is most likely after "Answer: ",
+     * as {@code medqa eval} scores) on the validation set.
      */
     private void evaluate(Qwen3Model model, Validation val, int step, Metrics metrics) {
-        double loss = LossFunctions.meanAnswerNll(model, val.batches());
+        // The eval loss as the Trainer computes it, its forward under autocast in an fp16 run; the
+        // accuracy as medqa eval (and lm-eval-harness) score it, without.
+        double loss;
+        val.adapter().setAutocast(true);
+        try {
+            loss = LossFunctions.meanAnswerNll(model, val.batches());
+        } finally {
+            val.adapter().setAutocast(false);
+        }
         double accuracy = val.scorer().accuracy(val.questions(), config.train().microBatchSize());
         int tokens = val.batches().stream().mapToInt(MicroBatch::targetCount).sum();
         ObjectNode rec = metrics.record().put("step", step).put("eval_loss", loss).put("eval_accuracy", accuracy)

@@ -51,6 +51,13 @@ class LoraPrecisionTest {
             }
             assertTrue(differ > 0, "the fp16 training branch was expected to round differently somewhere");
 
+            // an evaluation under autocast rounds as training does, and draws no dropout
+            LoraProjection dropped = new LoraProjection(Projection.dense(w), a, b, Tensors.constant(m, 1.75), 0.5);
+            dropped.setAutocast(true);
+            assertArrayEquals(training, dropped.forward(x, false).toType(DataType.FLOAT32, false).toFloatArray(), 0f);
+            dropped.setAutocast(false);
+            assertArrayEquals(peft, dropped.forward(x, false).toType(DataType.FLOAT32, false).toFloatArray(), 0f);
+
             // in fp32 the two are the same ops
             NDArray x32 = x.toType(DataType.FLOAT32, false);
             LoraProjection p32 = new LoraProjection(Projection.dense(w.toType(DataType.FLOAT32, false)), a, b,
