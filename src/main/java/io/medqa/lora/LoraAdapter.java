@@ -34,6 +34,7 @@ public final class LoraAdapter implements AutoCloseable {
     private final NDManager manager;
     private final TrainConfig.Lora config;
     private final List<Param> params;
+    private final List<Param> modelOrder;
     private final List<LoraProjection> projections;
 
     private LoraAdapter(Qwen3Model model, NDManager manager, TrainConfig.Lora config, List<Param> params,
@@ -43,6 +44,25 @@ public final class LoraAdapter implements AutoCloseable {
         this.config = config;
         this.params = params;
         this.projections = projections;
+        List<Param> sorted = new ArrayList<>(params);
+        sorted.sort(java.util.Comparator.comparingInt((Param p) -> layerOf(p.name()))
+                .thenComparingInt(p -> projectionIndexOf(p.name()))
+                .thenComparing(p -> p.name().contains(".lora_B.")));
+        this.modelOrder = List.copyOf(sorted);
+    }
+
+    private static int layerOf(String key) {
+        String rest = key.substring("base_model.model.model.layers.".length());
+        return Integer.parseInt(rest.substring(0, rest.indexOf('.')));
+    }
+
+    private static int projectionIndexOf(String key) {
+        for (int i = 0; i < Qwen3Layer.PROJECTIONS.size(); i++) {
+            if (key.contains("." + Qwen3Layer.PROJECTIONS.get(i) + ".")) {
+                return i;
+            }
+        }
+        throw new IllegalStateException("no projection in " + key);
     }
 
     public static String key(int layer, String projection, String matrix) {
@@ -109,6 +129,16 @@ public final class LoraAdapter implements AutoCloseable {
 
     public List<Param> params() {
         return params;
+    }
+
+    /**
+     * The same matrices in the order PEFT's model.parameters() yields them: by layer, then by the
+     * projection's place in the layer (q, k, v, o, gate, up, down), A before B, whatever the order of
+     * {@code target_modules}. The global gradient norm is summed in this order, as clip_grad_norm_ sums
+     * the norms it is given; {@link #params()} keeps the config's order, which checkpoints index by.
+     */
+    public List<Param> paramsInModelOrder() {
+        return modelOrder;
     }
 
     public TrainConfig.Lora config() {

@@ -112,13 +112,13 @@ public final class TrainStep {
                 }
             }
             if (ops != null) {
-                List<NDArray> params = adapter.params().stream().map(LoraAdapter.Param::array).toList();
+                List<NDArray> params = adapter.paramsInModelOrder().stream().map(LoraAdapter.Param::array).toList();
                 return MultiTensorOps.withGradients(params, grads -> ops.lossSumAndGradNorm(losses, grads, invScale));
             }
             try (NDScope scope = new NDScope()) {
                 scope.suppressNotUsedWarning();
                 NDList squares = new NDList();
-                for (LoraAdapter.Param p : adapter.params()) {
+                for (LoraAdapter.Param p : adapter.paramsInModelOrder()) {
                     try (NDArray g = p.array().getGradient()) {
                         squares.add(g.square().sum().toType(DataType.FLOAT32, false));
                     }
