@@ -22,7 +22,7 @@ public record LrSchedule(String kind, double peak, int totalSteps, int warmupSte
         }
         double progress = (double) (completed - warmupSteps) / Math.max(1, totalSteps - warmupSteps);
         return switch (kind) {
-            case "cosine" -> peak * Math.max(0.0, 0.5 * (1.0 + Math.cos(Math.PI * progress)));
+            case "cosine" -> peak * Math.max(0.0, 0.5 * (1.0 + Libm.cos(Math.PI * progress)));
             case "linear" -> peak * Math.max(0.0, (double) (totalSteps - completed) / Math.max(1, totalSteps - warmupSteps));
             default -> peak;
         };

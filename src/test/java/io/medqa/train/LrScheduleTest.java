@@ -4,6 +4,7 @@ import org.junit.jupiter.api.Test;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The schedule against transformers' get_{cosine,linear}_schedule_with_warmup, to the bit: the expected
@@ -29,6 +30,33 @@ class LrScheduleTest {
             assertEquals(COSINE[i], cosine.lr(STEPS[i]), 0.0, "cosine, step " + STEPS[i]);
             assertEquals(LINEAR[i], linear.lr(STEPS[i]), 0.0, "linear, step " + STEPS[i]);
         }
+    }
+
+    /**
+     * Schedule points where Java's Math.cos and the C library's cos (Python's math.cos, on glibc) differ
+     * in the last bit: {total steps, step, transformers' lr at peak 3e-4 without warmup}.
+     */
+    private static final double[][] COSINE_LAST_BIT = {
+        {97, 56, 0.00011392125654506198},
+        {125, 71, 0.00011819893351169183},
+        {1000, 568, 0.00011819893351169183},
+        {1000, 579, 0.00011315313432113607},
+        {1999, 615, 0.0002352246350799863},
+        {3125, 1775, 0.00011819893351169183},
+        {3125, 1957, 9.205806577985764e-05},
+    };
+
+    @Test
+    void cosineTakesTheCLibrarysCosAsPythonDoes() {
+        assertTrue(Libm.isNative(), "the C math library did not load");
+        int javaDiffers = 0;
+        for (double[] c : COSINE_LAST_BIT) {
+            LrSchedule s = new LrSchedule("cosine", 3e-4, (int) c[0], 0);
+            assertEquals(c[2], s.lr((int) c[1]), 0.0, "step " + (int) c[1] + " of " + (int) c[0]);
+            double progress = c[1] / c[0];
+            javaDiffers += 3e-4 * Math.max(0.0, 0.5 * (1.0 + Math.cos(Math.PI * progress))) != c[2] ? 1 : 0;
+        }
+        assertTrue(javaDiffers > 0, "Math.cos agreed with the C library on every point: the test shows nothing");
     }
 
     @Test
