@@ -5,8 +5,9 @@ package io.medqa.train;
  * linear warmup over ceil(warmup_ratio * total) steps, then cosine to 0, linear to 0, or constant.
  * {@code completed} counts finished steps, so the first update uses lr(0), which is 0 with warmup
  * (transformers steps the scheduler after the optimizer, with the same effect). Each value is computed
- * in the order LambdaLR and transformers' lambdas compute it, so that the same step gets the same
- * double (LrScheduleTest holds values transformers computed).
+ * in the order LambdaLR and transformers' lambdas compute it, with the C library's cos as Python's
+ * math.cos ({@link Libm}), so that the same step gets the same double (LrScheduleTest holds values
+ * transformers computed).
  */
 public record LrSchedule(String kind, double peak, int totalSteps, int warmupSteps) {
 
