@@ -38,11 +38,14 @@ for precision in ${PRECISIONS:-fp32 fp16}; do
         $flags --save-adapters "$OUT/$name" --json > "$OUT/$name-medqa.json" 2> "$OUT/$name-medqa.err"; then
       failed=1; echo "$name: medqa bench failed"; tail -n 3 "$OUT/$name-medqa.err"; continue
     fi
-    "$py" bench/hf_train_parity.py --model "$model" --medqa "$OUT/$name-medqa.json" --device "$hdev" \
+    # fp16 clipped at 1.0 also runs PEFT twice: its distance from itself is the floor on a device
+    # whose kernels accumulate in a nondeterministic order
+    twice=$([[ $name == fp16-clip1.0 ]] && echo --twice)
+    "$py" bench/hf_train_parity.py --model "$model" --medqa "$OUT/$name-medqa.json" --device "$hdev" $twice \
       > "$OUT/$name.txt" 2> "$OUT/$name.err"
     rc=$?
     [[ $rc -eq 0 ]] || failed=1
-    echo "$name: $(head -n 2 "$OUT/$name.txt" | tr '\n' ' ')"
+    echo "$name: $(head -n 2 "$OUT/$name.txt" | tr '\n' ' ')$(grep -h "PEFT against itself" "$OUT/$name.txt")"
     [[ $rc -eq 2 ]] && tail -n 2 "$OUT/$name.err"
   done
 done
