@@ -8,9 +8,14 @@ import io.medqa.MedqaException;
 import io.medqa.io.HalfFloats;
 import io.medqa.io.SafetensorsFile;
 import io.medqa.io.SafetensorsWriter;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
 import io.medqa.model.Checkpoint;
+import io.medqa.model.Devices;
 import io.medqa.model.Qwen3Config;
 import io.medqa.model.Qwen3Layer;
+import io.medqa.model.Tensors;
 
 import java.io.IOException;
 import java.io.OutputStream;
@@ -150,22 +155,21 @@ public final class LoraMerge {
         }
     }
 
-    /** w (out, in) += scale * b (out, r) a (r, in), accumulated in double. */
+    /**
+     * w (out, in) += scale * b (out, r) a (r, in), as PEFT's merge_and_unload computes it: the delta
+     * (B @ A) * scaling by libtorch in fp32 (get_delta_weight, the same matrix product), then added in
+     * fp32 ({@code weight.data += delta} promotes to fp32) and rounded to the base's dtype once, when
+     * the caller encodes it. Computed in double instead, the sum can round to a neighbouring bf16.
+     */
     static void addLowRank(float[] w, float[] a, float[] b, int out, int in, int r, double scale) {
-        double[] row = new double[in];
-        for (int o = 0; o < out; o++) {
-            java.util.Arrays.fill(row, 0);
-            for (int k = 0; k < r; k++) {
-                double bk = b[o * r + k];
-                int off = k * in;
-                for (int i = 0; i < in; i++) {
-                    row[i] += bk * a[off + i];
-                }
-            }
-            int base = o * in;
-            for (int i = 0; i < in; i++) {
-                w[base + i] = (float) (w[base + i] + scale * row[i]);
-            }
+        float[] delta;
+        try (NDManager m = Devices.engine().newBaseManager(ai.djl.Device.cpu())) {
+            NDArray bm = Tensors.fromHost(m, b, new Shape(out, r));
+            NDArray am = Tensors.fromHost(m, a, new Shape(r, in));
+            delta = bm.matMul(am).mul(Tensors.scalar(m, (float) scale)).toFloatArray();
+        }
+        for (int i = 0; i < w.length; i++) {
+            w[i] = w[i] + delta[i]; // fp32 addition
         }
     }
 
