@@ -44,25 +44,21 @@ public final class LoraAdapter implements AutoCloseable {
         this.config = config;
         this.params = params;
         this.projections = projections;
-        List<Param> sorted = new ArrayList<>(params);
-        sorted.sort(java.util.Comparator.comparingInt((Param p) -> layerOf(p.name()))
-                .thenComparingInt(p -> projectionIndexOf(p.name()))
-                .thenComparing(p -> p.name().contains(".lora_B.")));
-        this.modelOrder = List.copyOf(sorted);
-    }
-
-    private static int layerOf(String key) {
-        String rest = key.substring("base_model.model.model.layers.".length());
-        return Integer.parseInt(rest.substring(0, rest.indexOf('.')));
-    }
-
-    private static int projectionIndexOf(String key) {
-        for (int i = 0; i < Qwen3Layer.PROJECTIONS.size(); i++) {
-            if (key.contains("." + Qwen3Layer.PROJECTIONS.get(i) + ".")) {
-                return i;
+        // PEFT's parameter order: layer by layer, projections in the model's order, A before B
+        Map<String, Param> byName = new java.util.HashMap<>();
+        params.forEach(p -> byName.put(p.name(), p));
+        List<Param> ordered = new ArrayList<>(params.size());
+        for (int i = 0; i < model.layers().size(); i++) {
+            for (String projection : Qwen3Layer.PROJECTIONS) {
+                for (String matrix : new String[] {"lora_A", "lora_B"}) {
+                    Param p = byName.get(key(i, projection, matrix));
+                    if (p != null) {
+                        ordered.add(p);
+                    }
+                }
             }
         }
-        throw new IllegalStateException("no projection in " + key);
+        this.modelOrder = List.copyOf(ordered);
     }
 
     public static String key(int layer, String projection, String matrix) {

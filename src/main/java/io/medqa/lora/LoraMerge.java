@@ -1,5 +1,8 @@
 package io.medqa.lora;
 
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -8,9 +11,6 @@ import io.medqa.MedqaException;
 import io.medqa.io.HalfFloats;
 import io.medqa.io.SafetensorsFile;
 import io.medqa.io.SafetensorsWriter;
-import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.Shape;
 import io.medqa.model.Checkpoint;
 import io.medqa.model.Devices;
 import io.medqa.model.Qwen3Config;
